@@ -1,0 +1,812 @@
+//! Tests: hostile archives (hermetic) and real Debian packages (downloaded
+//! with `apt-get download`, skipped when that is not possible).
+
+#![expect(clippy::print_stderr, reason = "tests say why they skip")]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::*;
+
+enum E<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8], u32),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Fifo(&'a str),
+    Char(&'a str),
+}
+
+/// A header with the path written raw (the `tar` crate's own setters refuse
+/// the hostile paths these tests need).
+fn raw_header(path: &str, kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    let name = &mut h.as_old_mut().name;
+    name[..path.len()].copy_from_slice(path.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(2_000_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_cksum();
+    h
+}
+
+fn data_tar(entries: &[E<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let (h, data): (tar::Header, &[u8]) = match e {
+            E::Dir(p) => (raw_header(p, tar::EntryType::Directory, 0, 0o755), b""),
+            E::File(p, d, m) => (
+                raw_header(p, tar::EntryType::Regular, d.len() as u64, *m),
+                d,
+            ),
+            E::Symlink(p, t) | E::Hardlink(p, t) => {
+                let kind = if matches!(e, E::Symlink(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                };
+                let mut h = raw_header(p, kind, 0, 0o777);
+                h.as_old_mut().linkname[..t.len()].copy_from_slice(t.as_bytes());
+                h.set_cksum();
+                (h, b"")
+            }
+            E::Fifo(p) => (raw_header(p, tar::EntryType::Fifo, 0, 0o644), b""),
+            E::Char(p) => (raw_header(p, tar::EntryType::Char, 0, 0o644), b""),
+        };
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn write_deb(dir: &Path, name: &str, entries: &[E<'_>], scripts: &[(&str, &str)]) -> PathBuf {
+    let control = format!("Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\nDescription: test\n");
+    let mut ctl = tar::Builder::new(Vec::new());
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("./control".into(), control.into_bytes()),
+        (
+            "./md5sums".into(),
+            b"d41d8cd98f00b204e9800998ecf8427e  usr/x\n".to_vec(),
+        ),
+    ];
+    for (n, body) in scripts {
+        files.push((format!("./{n}"), body.as_bytes().to_vec()));
+    }
+    for (n, d) in &files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        ctl.append_data(&mut h, n, d.as_slice()).unwrap();
+    }
+    let ctl = ctl.into_inner().unwrap();
+    let data = data_tar(entries);
+    let path = dir.join(format!("{name}.deb"));
+    let mut b = ar::Builder::new(std::fs::File::create(&path).unwrap());
+    for (n, d) in [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar", ctl),
+        ("data.tar", data),
+    ] {
+        b.append(
+            &ar::Header::new(n.as_bytes().to_vec(), d.len() as u64),
+            d.as_slice(),
+        )
+        .unwrap();
+    }
+    path
+}
+
+fn input(name: &str, deb: PathBuf) -> PackageInput {
+    PackageInput {
+        name: name.into(),
+        version: "1.0".into(),
+        architecture: "all".into(),
+        source: name.into(),
+        deb,
+        stanza: format!("Package: {name}\nVersion: 1.0\n"),
+    }
+}
+
+fn options(dir: &Path) -> Options {
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    Options {
+        epoch: 1_700_000_000,
+        work_dir: work,
+        dpkg_database: DpkgDatabase::StatusD,
+    }
+}
+
+fn spec(extra: &str) -> bulwark_spec::Spec {
+    let text = format!("name: t\nrepositories: host\npackages: [base-files]\n{extra}");
+    bulwark_spec::Spec::parse(&text, Path::new("/nonexistent/spec.yaml"), &|_| None).unwrap()
+}
+
+fn build_one(
+    dir: &Path,
+    name: &str,
+    entries: &[E<'_>],
+) -> Result<(LayerTar, Vec<PackageFacts>), Error> {
+    let deb = write_deb(dir, name, entries, &[]);
+    let pkgs = vec![input(name, deb)];
+    let plans = plan_layers(&pkgs, 10);
+    package_layer(&plans[0], &pkgs, &options(dir))
+}
+
+/// Lists a layer: path → (type char, mode, uid, gid, mtime, link target).
+fn list(tar_path: &Path) -> BTreeMap<String, (char, u32, u64, u64, u64, String)> {
+    let mut a = tar::Archive::new(std::fs::File::open(tar_path).unwrap());
+    let mut out = BTreeMap::new();
+    let mut order = Vec::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+        let t = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Link => 'h',
+            _ => 'f',
+        };
+        let link = e
+            .link_name_bytes()
+            .map(|b| String::from_utf8(b.into_owned()).unwrap())
+            .unwrap_or_default();
+        order.push(path.trim_end_matches('/').to_string());
+        out.insert(
+            path,
+            (
+                t,
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                h.mtime().unwrap(),
+                link,
+            ),
+        );
+    }
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "entries are sorted");
+    out
+}
+
+fn read_entry(tar_path: &Path, want: &str) -> Option<Vec<u8>> {
+    let mut a = tar::Archive::new(std::fs::File::open(tar_path).unwrap());
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path_bytes().as_ref() == want.as_bytes() {
+            let mut v = Vec::new();
+            e.read_to_end(&mut v).unwrap();
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[test]
+fn hostile_archives_are_refused() {
+    let cases: Vec<(&str, Vec<E<'_>>, &str)> = vec![
+        (
+            "absolute",
+            vec![E::File("/etc/passwd", b"x", 0o644)],
+            "absolute path",
+        ),
+        (
+            "dotdot",
+            vec![E::File("./usr/../../etc/x", b"x", 0o644)],
+            "`..`",
+        ),
+        (
+            "through-symlink",
+            vec![
+                E::Symlink("./usr/lib/evil", "/etc"),
+                E::File("./usr/lib/evil/passwd", b"x", 0o644),
+            ],
+            "goes through the symlink `usr/lib/evil`",
+        ),
+        (
+            "through-symlink-reversed",
+            vec![
+                E::File("./usr/lib/evil/passwd", b"x", 0o644),
+                E::Symlink("./usr/lib/evil", "/etc"),
+            ],
+            "goes through the symlink",
+        ),
+        (
+            "hardlink-escape",
+            vec![E::Hardlink("./usr/x", "../../etc/shadow")],
+            "`..`",
+        ),
+        (
+            "hardlink-foreign",
+            vec![E::Hardlink("./usr/x", "./etc/shadow")],
+            "not an earlier regular file",
+        ),
+        (
+            "fifo",
+            vec![E::Fifo("./usr/fifo")],
+            "unsupported entry type",
+        ),
+        (
+            "device",
+            vec![E::Char("./dev/null")],
+            "unsupported entry type",
+        ),
+        (
+            "root-symlink",
+            vec![E::Symlink("./bin", "/tmp")],
+            "merged-/usr root",
+        ),
+    ];
+    for (name, entries, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let err = build_one(dir.path(), name, &entries)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(err.contains(&format!("package `{name}`")), "{name}: {err}");
+        assert!(err.contains(&format!("{name}.deb")), "{name}: {err}");
+    }
+}
+
+#[test]
+fn symlink_of_another_layer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_deb(
+        dir.path(),
+        "aaa",
+        &[E::Symlink("./usr/lib/evil", "/etc")],
+        &[],
+    );
+    let b = write_deb(
+        dir.path(),
+        "bbb",
+        &[E::File("./usr/lib/evil/passwd", b"x", 0o644)],
+        &[],
+    );
+    let pkgs = vec![input("aaa", a), input("bbb", b)];
+    let plans = plan_layers(&pkgs, 10);
+    assert_eq!(plans.len(), 2);
+    let opts = options(dir.path());
+    let mut facts = Vec::new();
+    for p in &plans {
+        facts.extend(package_layer(p, &pkgs, &opts).unwrap().1);
+    }
+    let err = system_layer(&facts, &spec(""), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`usr/lib/evil/passwd` of package `bbb`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("symlink `usr/lib/evil` of package `aaa`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn layer_is_normalized_and_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![7u8; 200_000];
+    let entries = vec![
+        E::Dir("./"),
+        E::Dir("./bin/"),
+        E::File("./bin/sh", b"#!", 0o4755),
+        E::File("./usr/share/z", &big, 0o644),
+        E::Hardlink("./usr/share/a", "./usr/share/z"),
+        E::Symlink("./lib64", "usr/lib64"),
+        E::File("./lib64/ld.so", b"elf", 0o755),
+    ];
+    let (tar1, facts) = build_one(dir.path(), "pkg", &entries).unwrap();
+    let l = list(&tar1.path);
+    assert_eq!(l["usr/bin/sh"].0, 'f');
+    assert_eq!(l["usr/bin/sh"].1, 0o4755);
+    assert_eq!(l["usr/bin/sh"].4, 1_700_000_000, "mtime clamped");
+    assert!(l.contains_key("usr/bin/"), "parent directory");
+    assert!(!l.contains_key("bin/") && !l.contains_key("bin") && !l.contains_key("lib64"));
+    assert_eq!(l["usr/lib64/ld.so"].0, 'f');
+    // The hard link set is anchored on its first path.
+    assert_eq!(l["usr/share/a"].0, 'f');
+    assert_eq!(
+        l["usr/share/z"],
+        ('h', 0o644, 0, 0, 1_700_000_000, "usr/share/a".into())
+    );
+    assert_eq!(read_entry(&tar1.path, "usr/share/a").unwrap(), big);
+    assert_eq!(
+        read_entry(&tar1.path, "var/lib/dpkg/status.d/pkg").unwrap(),
+        b"Package: pkg\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\nDescription: test\n"
+    );
+    assert!(read_entry(&tar1.path, "var/lib/dpkg/status.d/pkg.md5sums").is_some());
+    assert_eq!(facts[0].setid, ["usr/bin/sh"]);
+    // GNU tar agrees with the layout.
+    if let Ok(out) = Command::new("tar").arg("-tvf").arg(&tar1.path).output() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        assert!(text.contains("usr/share/z link to usr/share/a"), "{text}");
+        assert!(text.contains("-rwsr-xr-x 0/0"), "{text}");
+    }
+    // Same inputs, same bytes.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (tar2, _) = build_one(dir2.path(), "pkg", &entries).unwrap();
+    assert_eq!(tar1.diff_id, tar2.diff_id);
+    let bytes = std::fs::read(&tar1.path).unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+        ),
+        tar1.diff_id
+    );
+}
+
+#[test]
+fn root_symlink_for_a_directory_only_files_imply() {
+    // libc6 ships `./lib64/ld-linux-x86-64.so.2` with no `./lib64/` entry:
+    // the system layer still needs `lib64 -> usr/lib64`.
+    let dir = tempfile::tempdir().unwrap();
+    let entries = vec![E::Dir("./"), E::File("./lib64/ld.so", b"elf", 0o755)];
+    let (_, facts) = build_one(dir.path(), "pkg", &entries).unwrap();
+    let (tar, _) = system_layer(&facts, &spec(""), &options(dir.path())).unwrap();
+    let l = list(&tar.path);
+    assert_eq!(l["lib64"].0, 'l', "{l:?}");
+    assert_eq!(l["lib64"].5, "usr/lib64");
+    assert!(!l.contains_key("libx32"));
+}
+
+#[test]
+fn plans_group_by_source_and_merge_the_smallest() {
+    let mk = |name: &str, source: &str, size: u64| PackageInput {
+        name: name.into(),
+        version: "1".into(),
+        architecture: "amd64".into(),
+        source: source.into(),
+        deb: PathBuf::from(format!("/x/{name}.deb")),
+        stanza: format!("Package: {name}\nInstalled-Size: {size}\n"),
+    };
+    let pkgs = vec![
+        mk("libc6", "glibc", 1000),
+        mk("libc-bin", "glibc", 500),
+        mk("zlib1g", "zlib", 10),
+        mk("bash", "bash", 800),
+        mk("tzdata", "tzdata", 300),
+    ];
+    let plans = plan_layers(&pkgs, 10);
+    let labels: Vec<_> = plans.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, ["bash", "glibc", "tzdata", "zlib"]);
+    assert_eq!(plans[1].packages, [1, 0], "libc-bin before libc6");
+    let plans = plan_layers(&pkgs, 4);
+    let labels: Vec<_> = plans.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, ["bash", "glibc", "merged"]);
+    assert_eq!(plans[2].packages, [4, 2]);
+    assert_eq!(plans.len(), 3, "max_layers - 1 package layers");
+    let plans = plan_layers(&pkgs, 2);
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].packages.len(), 5);
+}
+
+#[test]
+fn accounts_without_base_passwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let s = spec("accounts:\n  groups: [{groupname: app, gid: 2000}]\n  users: [{username: nonroot, uid: 65532}]\n");
+    let (tar, _) = system_layer(&[], &s, &opts).unwrap();
+    let passwd = String::from_utf8(read_entry(&tar.path, "etc/passwd").unwrap()).unwrap();
+    assert_eq!(
+        passwd,
+        "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532::/home/nonroot:/sbin/nologin\n"
+    );
+    let group = String::from_utf8(read_entry(&tar.path, "etc/group").unwrap()).unwrap();
+    assert_eq!(
+        group,
+        "root:x:0:\nnogroup:x:65534:\napp:x:2000:\nnonroot:x:65532:\n"
+    );
+    let shadow = String::from_utf8(read_entry(&tar.path, "etc/shadow").unwrap()).unwrap();
+    assert!(
+        shadow.contains("nonroot:!:19675:0:99999:7:::\n"),
+        "{shadow}"
+    );
+    let l = list(&tar.path);
+    assert_eq!(l["etc/shadow"].1, 0o600);
+    assert_eq!(
+        l["home/nonroot/"],
+        ('d', 0o755, 65532, 65532, 1_700_000_000, String::new())
+    );
+    assert_eq!(
+        l["bin"],
+        ('l', 0o777, 0, 0, 1_700_000_000, "usr/bin".into())
+    );
+}
+
+// ---------------------------------------------------------------------
+// Real packages.
+
+/// Downloads packages with `apt-get download` into `dir`; `None` (skip) when
+/// APT cannot.
+fn download(dir: &Path, names: &[&str]) -> Option<Vec<PathBuf>> {
+    let out = Command::new("apt-get")
+        .arg("download")
+        .args(names)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "skipping: apt-get download failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let mut debs = Vec::new();
+    for n in names {
+        let found = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with(&format!("{n}_")) && f.ends_with(".deb"))
+            })?;
+        debs.push(found);
+    }
+    Some(debs)
+}
+
+fn real_input(deb: &Path) -> PackageInput {
+    let field = |f: &str| {
+        let out = Command::new("dpkg-deb")
+            .args(["-f"])
+            .arg(deb)
+            .arg(f)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let control = Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .output()
+        .unwrap();
+    let name = field("Package");
+    let source = field("Source");
+    PackageInput {
+        source: if source.is_empty() {
+            name.clone()
+        } else {
+            source.split(' ').next().unwrap().to_string()
+        },
+        name,
+        version: field("Version"),
+        architecture: field("Architecture"),
+        deb: deb.to_owned(),
+        stanza: String::from_utf8(control.stdout).unwrap(),
+    }
+}
+
+fn sh(cmd: &str, dir: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Built {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    debs: Vec<PathBuf>,
+    layers: Vec<LayerTar>,
+    system: LayerTar,
+    report: SystemReport,
+}
+
+fn build_real(names: &[&str], db: DpkgDatabase) -> Option<Built> {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let debs = download(&dir, names)?;
+    let pkgs: Vec<_> = debs.iter().map(|d| real_input(d)).collect();
+    let mut opts = options(&dir);
+    opts.dpkg_database = db;
+    let mut facts = Vec::new();
+    let mut layers = Vec::new();
+    for plan in plan_layers(&pkgs, 50) {
+        let (tar, f) = package_layer(&plan, &pkgs, &opts).unwrap();
+        // Facts survive a JSON round trip (the lead caches them).
+        let json = serde_json::to_string(&f).unwrap();
+        let back: Vec<PackageFacts> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f);
+        facts.extend(f);
+        layers.push(tar);
+    }
+    let (system, report) = system_layer(&facts, &spec(""), &opts).unwrap();
+    Some(Built {
+        _dir: tmp,
+        dir,
+        debs,
+        layers,
+        system,
+        report,
+    })
+}
+
+#[test]
+fn real_packages_system_layer() {
+    let names = [
+        "base-passwd",
+        "ca-certificates",
+        "mawk",
+        "tzdata",
+        "debianutils",
+        "base-files",
+    ];
+    let Some(b) = build_real(&names, DpkgDatabase::StatusD) else {
+        return;
+    };
+    let sys = &b.system.path;
+    let l = list(sys);
+    // passwd/group: exactly base-passwd's master files.
+    let bp = sh(
+        &format!(
+            "dpkg-deb --fsys-tarfile {} | tar -xO ./usr/share/base-passwd/passwd.master",
+            b.debs[0].display()
+        ),
+        &b.dir,
+    );
+    assert_eq!(
+        String::from_utf8(read_entry(sys, "etc/passwd").unwrap()).unwrap(),
+        bp
+    );
+    assert_eq!(l["etc/shadow"].1, 0o640);
+    assert_eq!(l["etc/shadow"].3, 42);
+    // Alternatives: awk -> mawk, and the admin file as update-alternatives
+    // writes it (compared with the host's when it has the same mawk).
+    assert_eq!(l["etc/alternatives/awk"].5, "/usr/bin/mawk");
+    assert_eq!(l["usr/bin/awk"].5, "/etc/alternatives/awk");
+    let admin = read_entry(sys, "var/lib/dpkg/alternatives/awk").unwrap();
+    let mawk = real_input(&b.debs[2]);
+    let host = sh(
+        "dpkg-query -W -f '${Version}' mawk 2>/dev/null || true",
+        &b.dir,
+    );
+    if host == mawk.version {
+        assert_eq!(
+            admin,
+            std::fs::read("/var/lib/dpkg/alternatives/awk").unwrap()
+        );
+    }
+    // tzdata.
+    assert_eq!(l["etc/localtime"].5, "/usr/share/zoneinfo/Etc/UTC");
+    assert_eq!(read_entry(sys, "etc/timezone").unwrap(), b"Etc/UTC\n");
+    // Merged /usr root links.
+    assert_eq!(l["bin"].5, "usr/bin");
+    assert_eq!(l["lib"].5, "usr/lib");
+    assert!(
+        !b.report.warnings.iter().any(|w| w.contains("os-release")),
+        "{:?}",
+        b.report
+    );
+    // base-files' postinst is not replaced and says so.
+    assert!(b
+        .report
+        .scripts_not_replaced
+        .iter()
+        .any(|n| n.package == "base-files" && n.script == "postinst"));
+    for ok in [
+        "mawk",
+        "base-passwd",
+        "ca-certificates",
+        "tzdata",
+        "debianutils",
+    ] {
+        assert!(
+            !b.report
+                .scripts_not_replaced
+                .iter()
+                .any(|n| n.package == ok),
+            "{ok}: {:?}",
+            b.report.scripts_not_replaced
+        );
+    }
+
+    // /etc/shells: run the package's own update-shells on a scratch root
+    // after its postinst's copy of the template.
+    let root = b.dir.join("shells-root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib")).unwrap();
+    for r in ["bin", "sbin", "lib"] {
+        std::fs::create_dir_all(root.join("usr").join(r)).unwrap();
+        std::os::unix::fs::symlink(format!("usr/{r}"), root.join(r)).unwrap();
+    }
+    sh(
+        &format!(
+            "dpkg-deb --fsys-tarfile {} | tar -x --keep-directory-symlink -C {}",
+            b.debs[4].display(),
+            root.display()
+        ),
+        &b.dir,
+    );
+    if sh("command -v dpkg-realpath || true", &b.dir)
+        .trim()
+        .is_empty()
+    {
+        eprintln!("skipping the update-shells comparison: no dpkg-realpath");
+    } else {
+        sh(
+            "cp usr/share/debianutils/shells etc/shells && sh usr/sbin/update-shells --root \"$PWD\"",
+            &root,
+        );
+        assert_eq!(
+            read_entry(sys, "etc/shells").unwrap(),
+            std::fs::read(root.join("etc/shells")).unwrap()
+        );
+        assert_eq!(
+            read_entry(sys, "var/lib/shells.state").unwrap(),
+            std::fs::read(root.join("var/lib/shells.state")).unwrap()
+        );
+    }
+
+    // CA bundle: ca-certificates' own update-ca-certificates on a scratch
+    // root, fed with the conf its postinst writes.
+    let root = b.dir.join("ca-root");
+    std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
+    sh(
+        &format!("dpkg-deb -x {} {}", b.debs[1].display(), root.display()),
+        &b.dir,
+    );
+    // The postinst's new-file branch, with every available certificate
+    // enabled (the default answer).
+    let conf_script = r#"
+set -e
+CERTS=$(cd usr/share/ca-certificates && find . -type f -name '*.crt' -print | sed -e 's/^\.\///' | LC_ALL=C sort | uniq | paste -sd, - | sed -e 's/,/, /g')
+CERTS_ENABLED="$CERTS"; CERTS_AVAILABLE="$CERTS"
+sed -n '/^# This file lists certificates/,/^EOF$/p' "$DEB_POSTINST" | sed '$d'
+(echo $CERTS_ENABLED | tr ',' '\n'; echo $CERTS_AVAILABLE | tr ',' '\n') | sed -e 's/^[[:space:]]*//' | LC_ALL=C sort | LC_ALL=C uniq -c | sed -e 's/^[[:space:]]*2[[:space:]]*//' -e 's/^[[:space:]]*1[[:space:]]*/!/'
+"#;
+    let postinst = b.dir.join("ca-postinst");
+    sh(
+        &format!(
+            "dpkg-deb --ctrl-tarfile {} | tar -xO ./postinst > {}",
+            b.debs[1].display(),
+            postinst.display()
+        ),
+        &b.dir,
+    );
+    let expected_conf = sh(
+        &format!(
+            "DEB_POSTINST={} ; export DEB_POSTINST; {conf_script}",
+            postinst.display()
+        ),
+        &root,
+    );
+    let ours_conf =
+        String::from_utf8(read_entry(sys, "etc/ca-certificates.conf").unwrap()).unwrap();
+    assert_eq!(ours_conf, expected_conf);
+    std::fs::write(root.join("etc/ca-certificates.conf"), &ours_conf).unwrap();
+    sh(
+        "LC_ALL=C sh usr/sbin/update-ca-certificates --sysroot \"$PWD\" --hooksdir '' >/dev/null",
+        &root,
+    );
+    assert_eq!(
+        read_entry(sys, "etc/ssl/certs/ca-certificates.crt").unwrap(),
+        std::fs::read(root.join("etc/ssl/certs/ca-certificates.crt")).unwrap()
+    );
+    let mut theirs = BTreeMap::new();
+    for e in std::fs::read_dir(root.join("etc/ssl/certs")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        if let Ok(t) = std::fs::read_link(e.path()) {
+            let t = t.to_string_lossy().into_owned();
+            // --sysroot prefixes targets with `ROOT/`.
+            let t = t
+                .replace(&root.display().to_string(), "")
+                .replace("//", "/");
+            theirs.insert(name, t);
+        }
+    }
+    let ours: BTreeMap<String, String> = l
+        .iter()
+        .filter_map(|(p, v)| Some((p.strip_prefix("etc/ssl/certs/")?.to_string(), v)))
+        .filter(|(_, v)| v.0 == 'l')
+        .map(|(p, v)| (p, v.5.clone()))
+        .collect();
+    assert!(ours.len() > 200, "{}", ours.len());
+    let only_ours: Vec<_> = ours
+        .iter()
+        .filter(|(k, v)| theirs.get(*k) != Some(v))
+        .collect();
+    let only_theirs: Vec<_> = theirs
+        .iter()
+        .filter(|(k, v)| ours.get(*k) != Some(v))
+        .collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "ours: {only_ours:?}\ntheirs: {only_theirs:?}"
+    );
+
+    // Package layers: status.d and merged /usr.
+    let all: BTreeMap<String, _> = b.layers.iter().flat_map(|t| list(&t.path)).collect();
+    assert!(all.contains_key("var/lib/dpkg/status.d/mawk"));
+    assert!(all.contains_key("usr/bin/mawk"));
+    assert!(!all
+        .keys()
+        .any(|k| k.starts_with("bin/") || k.starts_with("lib/")));
+}
+
+#[test]
+fn subject_hash_matches_openssl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(debs) = download(tmp.path(), &["ca-certificates"]) else {
+        return;
+    };
+    let root = tmp.path().join("root");
+    sh(
+        &format!("dpkg-deb -x {} {}", debs[0].display(), root.display()),
+        tmp.path(),
+    );
+    let dir = root.join("usr/share/ca-certificates/mozilla");
+    let listing = sh(
+        "for f in *.crt; do printf '%s %s\\n' \"$(openssl x509 -hash -noout -in \"$f\")\" \"$f\"; done",
+        &dir,
+    );
+    let mut n = 0;
+    for line in listing.lines() {
+        let (hash, file) = line.split_once(' ').unwrap();
+        let pem = std::fs::read_to_string(dir.join(file)).unwrap();
+        let ders = cacert::pem_certificates(&pem);
+        assert_eq!(ders.len(), 1, "{file}");
+        assert_eq!(
+            format!("{:08x}", subject_hash(&ders[0]).unwrap()),
+            hash,
+            "{file}"
+        );
+        n += 1;
+    }
+    assert!(n > 100);
+}
+
+#[test]
+fn real_classic_database() {
+    let Some(b) = build_real(&["mawk", "base-files"], DpkgDatabase::Classic) else {
+        return;
+    };
+    let status =
+        String::from_utf8(read_entry(&b.system.path, "var/lib/dpkg/status").unwrap()).unwrap();
+    assert!(
+        status.starts_with("Package: base-files\nStatus: install ok installed\n"),
+        "{status}"
+    );
+    assert!(status.contains("\n\nPackage: mawk\nStatus: install ok installed\n"));
+    // dpkg itself can read the database we wrote.
+    let admin = b.dir.join("admin");
+    std::fs::create_dir_all(admin.join("info")).unwrap();
+    std::fs::write(admin.join("status"), &status).unwrap();
+    std::fs::write(admin.join("available"), "").unwrap();
+    let all: BTreeMap<String, _> = b.layers.iter().flat_map(|t| list(&t.path)).collect();
+    assert!(all.contains_key("var/lib/dpkg/info/mawk.list"));
+    for layer in &b.layers {
+        if let Some(list) = read_entry(&layer.path, "var/lib/dpkg/info/mawk.list") {
+            std::fs::write(admin.join("info/mawk.list"), list).unwrap();
+        }
+    }
+    let out = sh(
+        &format!("dpkg-query --admindir={} -W -f '${{Package}} ${{Status}}\\n' mawk; dpkg-query --admindir={} -L mawk | head -3", admin.display(), admin.display()),
+        &b.dir,
+    );
+    assert!(
+        out.starts_with("mawk install ok installed\n/.\n/usr\n"),
+        "{out}"
+    );
+}

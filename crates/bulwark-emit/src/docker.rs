@@ -1,0 +1,274 @@
+//! Writing docker-archive tarballs (the `docker save` format).
+//!
+//! The archive is laid out like `docker save` of Docker 25+: the blobs sit in
+//! `blobs/sha256/`, `manifest.json` and `repositories` name them for the
+//! legacy loaders (`docker load`, `skopeo … docker-archive:`), and an OCI
+//! `oci-layout` + `index.json` make the same file an `oci-archive:` too.
+//! Layers stay gzip-compressed: every docker-archive reader decompresses
+//! layers, and the config's diff IDs name the uncompressed content.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::blob::{persist, temp_file_in};
+use crate::image::{serialize, BuiltImage};
+use crate::json::{Index, OciLayoutFile, ANNOTATION_REF_NAME, MEDIA_TYPE_LAYER_GZIP};
+use crate::{Error, Written};
+
+/// One `manifest.json` entry.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArchiveManifest<'a> {
+    config: String,
+    repo_tags: [&'a str; 1],
+    layers: Vec<String>,
+}
+
+/// Writes `image` as a docker-archive at `file`, named `reference`
+/// (`name:tag`; `name` alone means `name:latest`).
+pub(crate) fn write_docker_archive(
+    file: &Path,
+    reference: &str,
+    image: &BuiltImage<'_>,
+    created: u64,
+) -> Result<Written, Error> {
+    let (name, tag) = split_reference(reference)?;
+    let full = format!("{name}:{tag}");
+    for layer in image.layers {
+        if layer.media_type != MEDIA_TYPE_LAYER_GZIP {
+            return Err(Error::DockerArchiveNeedsGzip {
+                digest: layer.digest.clone(),
+                media_type: layer.media_type.clone(),
+            });
+        }
+    }
+    let blob_path = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let config_hex = image.config.descriptor.digest.trim_start_matches("sha256:");
+
+    let manifest = [ArchiveManifest {
+        config: blob_path(&image.config.descriptor.digest),
+        repo_tags: [&full],
+        layers: image.layers.iter().map(|l| blob_path(&l.digest)).collect(),
+    }];
+    let repositories = BTreeMap::from([(name, BTreeMap::from([(tag, config_hex)]))]);
+    let mut tagged = image.index_entry();
+    tagged
+        .annotations
+        .insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+    let index = Index::new(vec![tagged], BTreeMap::new());
+    let layout = OciLayoutFile {
+        image_layout_version: "1.0.0".to_owned(),
+    };
+
+    // Every entry, sorted by path: small JSON documents in memory, layers
+    // streamed from their files.
+    let mut entries: BTreeMap<String, Entry<'_>> = BTreeMap::new();
+    entries.insert("blobs/".into(), Entry::Dir);
+    entries.insert("blobs/sha256/".into(), Entry::Dir);
+    entries.insert(
+        blob_path(&image.config.descriptor.digest),
+        Entry::Bytes(image.config.bytes.clone()),
+    );
+    entries.insert(
+        blob_path(&image.manifest.descriptor.digest),
+        Entry::Bytes(image.manifest.bytes.clone()),
+    );
+    for layer in image.layers {
+        entries.insert(
+            blob_path(&layer.digest),
+            Entry::File(&layer.path, layer.size),
+        );
+    }
+    entries.insert(
+        "index.json".into(),
+        Entry::Bytes(serialize(&index, "index.json")?),
+    );
+    entries.insert(
+        "manifest.json".into(),
+        Entry::Bytes(serialize(&manifest, "manifest.json")?),
+    );
+    entries.insert(
+        "oci-layout".into(),
+        Entry::Bytes(serialize(&layout, "oci-layout file")?),
+    );
+    entries.insert(
+        "repositories".into(),
+        Entry::Bytes(serialize(&repositories, "repositories file")?),
+    );
+
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let temp = temp_file_in(dir)?;
+    let temp_path = temp.path().to_owned();
+    let write_err = |source| Error::io("write", &temp_path, source);
+    let mut builder = tar::Builder::new(BufWriter::with_capacity(256 * 1024, temp));
+    for (path, entry) in &entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(created);
+        match entry {
+            Entry::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder
+                    .append_data(&mut header, path, io::empty())
+                    .map_err(write_err)?;
+            }
+            Entry::Bytes(bytes) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(bytes.len() as u64);
+                builder
+                    .append_data(&mut header, path, &bytes[..])
+                    .map_err(write_err)?;
+            }
+            Entry::File(src, size) => {
+                let reader = File::open(src).map_err(|source| Error::io("open", src, source))?;
+                let actual = reader
+                    .metadata()
+                    .map_err(|source| Error::io("read", src, source))?
+                    .len();
+                if actual != *size {
+                    return Err(Error::BlobSize {
+                        path: src.to_path_buf(),
+                        expected: *size,
+                        actual,
+                    });
+                }
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(*size);
+                // `take` guards against the file growing meanwhile; a file
+                // that shrank makes `append_data` fail.
+                builder
+                    .append_data(&mut header, path, reader.take(*size))
+                    .map_err(|source| Error::io("copy a layer from", src, source))?;
+            }
+        }
+    }
+    let temp = builder
+        .into_inner()
+        .map_err(write_err)?
+        .into_inner()
+        .map_err(|err| write_err(err.into_error()))?;
+    persist(temp, file)?;
+    let manifest = &image.manifest.descriptor;
+    Ok(Written {
+        digest: manifest.digest.clone(),
+        size: manifest.size,
+        media_type: manifest.media_type.clone(),
+        manifests: vec![image.index_entry()],
+    })
+}
+
+enum Entry<'a> {
+    Dir,
+    Bytes(Vec<u8>),
+    File(&'a Path, u64),
+}
+
+/// Splits `name[:tag]` and checks it is a valid docker reference: a
+/// lowercase repository path (an optional `host[:port]/` first) and a tag of
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn split_reference(reference: &str) -> Result<(&str, &str), Error> {
+    let invalid = |reason| Error::InvalidReference {
+        reference: reference.to_owned(),
+        reason,
+    };
+    if reference.contains('@') {
+        return Err(invalid("digest references can't name an archived image"));
+    }
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            &reference[last_slash + i + 1..],
+        ),
+        None => (reference, "latest"),
+    };
+    let tag_ok = tag.len() <= 128
+        && tag
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !tag_ok {
+        return Err(invalid(
+            "tags are 1-128 of `A-Za-z0-9_.-`, not starting with `.` or `-`",
+        ));
+    }
+    // The first component may be a registry host (with a port or uppercase
+    // letters); the rest must be lowercase path components.
+    let mut components = name.split('/').peekable();
+    let mut first = true;
+    while let Some(component) = components.next() {
+        let is_host = first
+            && components.peek().is_some()
+            && (component.contains(['.', ':']) || component == "localhost");
+        first = false;
+        let valid = if is_host {
+            !component.is_empty()
+                && component
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+        } else {
+            component
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && component
+                    .bytes()
+                    .last()
+                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && component
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        };
+        if !valid {
+            return Err(invalid(
+                "repository names are lowercase letters, digits and `._-` separated by `/`",
+            ));
+        }
+    }
+    Ok((name, tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("app").unwrap(), ("app", "latest"));
+        assert_eq!(split_reference("app:1.0").unwrap(), ("app", "1.0"));
+        assert_eq!(
+            split_reference("localhost:5000/team/app:v2").unwrap(),
+            ("localhost:5000/team/app", "v2")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/app").unwrap(),
+            ("localhost:5000/app", "latest")
+        );
+        for bad in [
+            "App:1",
+            "app:",
+            "app:-x",
+            "app@sha256:00",
+            "a//b",
+            "",
+            "app:1 2",
+        ] {
+            assert!(split_reference(bad).is_err(), "{bad}");
+        }
+    }
+}

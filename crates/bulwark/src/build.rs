@@ -1,0 +1,751 @@
+//! `bulwark build`, `lock` and `explain`: the pipeline spec → repo → resolve →
+//! fetch → assemble → emit, run once per architecture.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use bulwark_cache::Cache;
+use bulwark_repo::{PackageIndex, Source};
+use bulwark_spec::Spec;
+
+use crate::lockfile::{self, Inputs, LockedPackage, LockedRepository, Lockfile};
+use crate::printer::Printer;
+use crate::progress;
+use crate::target::ImageRef;
+
+/// Bumped whenever the layer bytes for the same inputs would change.
+const LAYER_FORMAT: &str = "bulwark-layer-v1";
+
+/// One package chosen for one platform, wherever the choice came from
+/// (a fresh resolution or the lockfile).
+#[derive(Clone, Debug)]
+pub struct Chosen {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub url: String,
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Index into the run's repository list.
+    pub repository: usize,
+}
+
+/// The packages of every platform, plus what the lockfile needs to know.
+pub struct Plan {
+    pub platforms: Vec<PlatformPlan>,
+    pub repositories: Vec<LockedRepository>,
+}
+
+/// The packages of one platform.
+pub struct PlatformPlan {
+    pub architecture: String,
+    pub packages: Vec<Chosen>,
+    /// Excluded packages that something depended on: (name, reason, required-by).
+    pub excluded: Vec<(String, Option<String>, Vec<String>)>,
+}
+
+/// The Debian architecture of the machine bulwark runs on.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "arm" => "armhf",
+        "powerpc64" => "ppc64el",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+fn architectures(spec: &Spec) -> Vec<String> {
+    if spec.architectures.is_empty() {
+        vec![host_architecture().to_string()]
+    } else {
+        spec.architectures.clone()
+    }
+}
+
+/// Resolves the spec fresh from its signed repositories.
+pub fn resolve_plan(spec: &Spec, cache: &Cache, printer: &Printer) -> Result<(Plan, Vec<Resolved>)> {
+    let sources = bulwark_repo::resolve_spec(spec, &bulwark_repo::apt_root())?;
+    let mut repositories: Vec<LockedRepository> = Vec::new();
+    let mut platforms = Vec::new();
+    let mut resolutions = Vec::new();
+    for arch in architectures(spec) {
+        let reporter = progress::IndexProgress::new(printer);
+        let index = bulwark_repo::load(&sources, &arch, cache, &reporter)
+            .with_context(|| format!("cannot load the package indices for `{arch}`"))?;
+        reporter.finish();
+        let request = bulwark_resolve::Request {
+            architecture: &arch,
+            packages: &spec.packages,
+            exclude: &spec.exclude,
+            prefer: &spec.prefer,
+            recommends: spec.recommends,
+        };
+        let resolution = bulwark_resolve::resolve(&index, &request)?;
+        let mut packages = Vec::new();
+        for selected in resolution.packages() {
+            let pkg = &selected.package;
+            let release = pkg.release();
+            let repo = LockedRepository {
+                entry: release.source.as_written.clone(),
+                suite: release.source.suite.clone(),
+                origin: release.origin.clone(),
+                inrelease_sha256: release.inrelease_sha256.clone(),
+            };
+            let repository = match repositories.iter().position(|r| r == &repo) {
+                Some(i) => i,
+                None => {
+                    repositories.push(repo);
+                    repositories.len() - 1
+                }
+            };
+            let missing = |field: &str| {
+                anyhow::anyhow!(
+                    "package `{}` {} has no `{field}` in its index",
+                    pkg.name(),
+                    pkg.version()
+                )
+            };
+            packages.push(Chosen {
+                name: pkg.name().to_string(),
+                version: pkg.version().to_string(),
+                architecture: pkg.architecture().to_string(),
+                url: pkg.url().ok_or_else(|| missing("Filename"))?,
+                path: pkg.filename().ok_or_else(|| missing("Filename"))?.to_string(),
+                size: pkg.size().ok_or_else(|| missing("Size"))?,
+                sha256: pkg.sha256().ok_or_else(|| missing("SHA256"))?.to_string(),
+                repository,
+            });
+        }
+        let excluded = resolution
+            .excluded()
+            .iter()
+            .map(|e| {
+                let by = e.depended_on_by.iter().map(|edge| edge.to_string()).collect();
+                (e.name.clone(), e.reason.clone(), by)
+            })
+            .collect();
+        platforms.push(PlatformPlan {
+            architecture: arch.clone(),
+            packages,
+            excluded,
+        });
+        resolutions.push(Resolved {
+            architecture: arch,
+            index,
+            resolution,
+        });
+    }
+    Ok((
+        Plan {
+            platforms,
+            repositories,
+        },
+        resolutions,
+    ))
+}
+
+/// A fresh resolution, kept for `explain`.
+pub struct Resolved {
+    pub architecture: String,
+    pub index: PackageIndex,
+    pub resolution: bulwark_resolve::Resolution,
+}
+
+/// The plan a lockfile describes, after checking it against the spec.
+fn plan_from_lock(spec: &Spec, lock: &Lockfile, lock_path: &Path) -> Result<Plan> {
+    let archs = architectures(spec);
+    let drift = lock.inputs.drift(&Inputs::of(spec, &archs));
+    if !drift.is_empty() {
+        bail!(
+            "the spec drifted from lockfile `{}`: {} (run `bulwark lock --update`)",
+            lock_path.display(),
+            drift.join("; ")
+        );
+    }
+    let sources = bulwark_repo::resolve_spec(spec, &bulwark_repo::apt_root())?;
+    let uri_of = |repo: &LockedRepository| -> Result<String> {
+        sources
+            .iter()
+            .find(|s: &&Source| s.as_written == repo.entry && s.suite == repo.suite)
+            .map(|s| s.uri.clone())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "lockfile `{}` names repository {} suite `{}`, which the spec does not resolve to",
+                    lock_path.display(),
+                    repo.entry,
+                    repo.suite
+                )
+            })
+    };
+    let mut platforms = Vec::new();
+    for arch in archs {
+        let mut packages = Vec::new();
+        for p in lock.packages_for(&arch) {
+            let base = uri_of(&lock.repositories[p.repository])?;
+            packages.push(Chosen {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                architecture: p.architecture.clone(),
+                url: format!("{}/{}", base.trim_end_matches('/'), p.path),
+                path: p.path.clone(),
+                size: p.size,
+                sha256: p.sha256.clone(),
+                repository: p.repository,
+            });
+        }
+        if packages.is_empty() {
+            bail!(
+                "lockfile `{}` has no packages for architecture `{arch}`",
+                lock_path.display()
+            );
+        }
+        platforms.push(PlatformPlan {
+            architecture: arch,
+            packages,
+            excluded: Vec::new(),
+        });
+    }
+    Ok(Plan {
+        platforms,
+        repositories: lock.repositories.clone(),
+    })
+}
+
+/// Turns a plan into a lockfile.
+pub fn lockfile_of(spec: &Spec, plan: &Plan) -> Lockfile {
+    let archs: Vec<String> = plan.platforms.iter().map(|p| p.architecture.clone()).collect();
+    let mut packages = Vec::new();
+    for platform in &plan.platforms {
+        for c in &platform.packages {
+            packages.push(LockedPackage {
+                name: c.name.clone(),
+                version: c.version.clone(),
+                architecture: c.architecture.clone(),
+                platform: platform.architecture.clone(),
+                repository: c.repository,
+                path: c.path.clone(),
+                size: c.size,
+                sha256: c.sha256.clone(),
+            });
+        }
+    }
+    Lockfile {
+        version: lockfile::FORMAT_VERSION,
+        inputs: Inputs::of(spec, &archs),
+        repositories: plan.repositories.clone(),
+        packages,
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    pub image: String,
+    pub digest: String,
+    pub media_type: String,
+    pub platforms: Vec<PlatformReport>,
+    pub warnings: Vec<String>,
+}
+
+/// One platform of a build.
+#[derive(Debug, Serialize)]
+pub struct PlatformReport {
+    pub architecture: String,
+    pub manifest: String,
+    pub packages: usize,
+    pub layers: usize,
+}
+
+/// Options of one build.
+pub struct BuildOptions<'a> {
+    pub spec_path: &'a Path,
+    pub output: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub locked: bool,
+    pub jobs: usize,
+}
+
+/// `bulwark build`.
+pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<BuildReport> {
+    let spec = Spec::load(opts.spec_path)?;
+    let spec_bytes = std::fs::read(opts.spec_path)
+        .with_context(|| format!("cannot read spec `{}`", opts.spec_path.display()))?;
+    let (target, shown) = output_target(&spec, opts)?;
+    let lock_path = lockfile::path_for(opts.spec_path);
+
+    let plan = if opts.locked {
+        let lock = Lockfile::read(&lock_path)?;
+        plan_from_lock(&spec, &lock, &lock_path)?
+    } else {
+        resolve_plan(&spec, cache, printer)?.0
+    };
+    for p in &plan.platforms {
+        printer.status(
+            "Resolved",
+            format!("{} packages for {}", p.packages.len(), p.architecture),
+        );
+    }
+
+    // Download every distinct .deb once, across platforms.
+    let mut downloads = Vec::new();
+    let mut seen = BTreeSet::new();
+    for p in &plan.platforms {
+        for c in &p.packages {
+            if seen.insert(c.sha256.clone()) {
+                downloads.push(bulwark_fetch::Download {
+                    name: format!("{}_{}_{}", c.name, c.version, c.architecture),
+                    url: c.url.clone(),
+                    sha256: c.sha256.clone(),
+                    size: c.size,
+                });
+            }
+        }
+    }
+    let reporter = progress::FetchProgress::new(printer);
+    let paths = bulwark_fetch::fetch_all(&downloads, cache, opts.jobs.max(1), &reporter)?;
+    reporter.finish();
+    let deb_paths: BTreeMap<String, PathBuf> = downloads
+        .iter()
+        .zip(paths)
+        .map(|(d, p)| (d.sha256.clone(), p))
+        .collect();
+
+    let epoch_env = source_date_epoch()?;
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let mut images = Vec::new();
+    let mut warnings = Vec::new();
+    for platform in &plan.platforms {
+        let (image, mut warn) = assemble_platform(
+            &spec,
+            &spec_bytes,
+            platform,
+            &deb_paths,
+            epoch_env,
+            cache,
+            work.path(),
+            printer,
+        )?;
+        warnings.append(&mut warn);
+        images.push(image);
+    }
+    let mut seen_warnings = BTreeSet::new();
+    warnings.retain(|w| seen_warnings.insert(w.clone()));
+    for w in &warnings {
+        printer.warn(w);
+    }
+    let written = bulwark_emit::write(&target, &images, &BTreeMap::new())
+        .with_context(|| format!("cannot write image `{shown}`"))?;
+    printer.status("Wrote", format!("{shown} {}", written.digest));
+    Ok(BuildReport {
+        image: shown,
+        digest: written.digest.clone(),
+        media_type: written.media_type.clone(),
+        platforms: plan
+            .platforms
+            .iter()
+            .zip(&images)
+            .zip(&written.manifests)
+            .map(|((p, img), m)| PlatformReport {
+                architecture: p.architecture.clone(),
+                manifest: m.digest.clone(),
+                packages: p.packages.len(),
+                layers: img.layers.len(),
+            })
+            .collect(),
+        warnings,
+    })
+}
+
+fn output_target(spec: &Spec, opts: &BuildOptions) -> Result<(bulwark_emit::Target, String)> {
+    let output = match opts.output {
+        Some(o) => ImageRef::parse_output(o).map_err(|e| anyhow::anyhow!("invalid --output: {e}"))?,
+        None => ImageRef::Oci {
+            dir: PathBuf::from("out").join(&spec.name),
+            tag: None,
+        },
+    };
+    Ok(match output {
+        ImageRef::Oci { dir, tag } => {
+            let tag = opts
+                .tag
+                .map(str::to_string)
+                .or(tag)
+                .unwrap_or_else(|| spec.tag.clone());
+            let shown = format!("oci:{}:{tag}", dir.display());
+            (bulwark_emit::Target::OciLayout { dir, tag }, shown)
+        }
+        ImageRef::DockerArchive { file } => {
+            let tag = opts.tag.unwrap_or(&spec.tag);
+            let shown = format!("docker-archive:{}", file.display());
+            (
+                bulwark_emit::Target::DockerArchive {
+                    file,
+                    reference: format!("{}:{tag}", spec.name),
+                },
+                shown,
+            )
+        }
+    })
+}
+
+/// `SOURCE_DATE_EPOCH`, if set.
+fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds")),
+        _ => Ok(None),
+    }
+}
+
+/// What the layer cache stores for one package group.
+#[derive(Serialize, Deserialize)]
+struct CachedLayer {
+    digest: String,
+    diff_id: String,
+    size: u64,
+    media_type: String,
+    facts: Vec<bulwark_assemble::PackageFacts>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A package ready to assemble, read from its `.deb`.
+fn package_input(c: &Chosen, deb: &Path) -> Result<(bulwark_assemble::PackageInput, u64)> {
+    let archive = bulwark_deb::deb::DebArchive::open(deb)?;
+    let control = archive.control()?.control;
+    let paragraph = bulwark_deb::Paragraph::parse_single(&control)
+        .with_context(|| format!("package `{}`: malformed control file in `{}`", c.name, deb.display()))?;
+    let field = |name: &str| paragraph.get(name).unwrap_or_default().to_string();
+    if field("Package") != c.name || field("Version") != c.version {
+        bail!(
+            "package `{}` {}: `{}` holds `{}` {} instead",
+            c.name,
+            c.version,
+            deb.display(),
+            field("Package"),
+            field("Version")
+        );
+    }
+    let source = paragraph
+        .get("Source")
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or(&c.name)
+        .to_string();
+    Ok((
+        bulwark_assemble::PackageInput {
+            name: c.name.clone(),
+            version: c.version.clone(),
+            architecture: c.architecture.clone(),
+            source,
+            deb: deb.to_path_buf(),
+            stanza: control.clone(),
+        },
+        archive.mtime(),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble_platform(
+    spec: &Spec,
+    spec_bytes: &[u8],
+    platform: &PlatformPlan,
+    deb_paths: &BTreeMap<String, PathBuf>,
+    epoch_env: Option<u64>,
+    cache: &Cache,
+    work: &Path,
+    printer: &Printer,
+) -> Result<(bulwark_emit::ImageSpec, Vec<String>)> {
+    let compression = match spec.compression {
+        bulwark_spec::Compression::Gzip => bulwark_emit::Compression::Gzip,
+        bulwark_spec::Compression::Zstd => bulwark_emit::Compression::Zstd,
+    };
+    let mut inputs = Vec::new();
+    let mut sha256s = Vec::new();
+    let mut newest = 0;
+    for c in &platform.packages {
+        let deb = deb_paths
+            .get(&c.sha256)
+            .with_context(|| format!("package `{}` was not downloaded", c.name))?;
+        let (input, mtime) = package_input(c, deb)?;
+        newest = newest.max(mtime);
+        inputs.push(input);
+        sha256s.push(c.sha256.clone());
+    }
+    // The newest file time in the packages, unless SOURCE_DATE_EPOCH says otherwise.
+    let epoch = epoch_env.unwrap_or(newest);
+    let options = bulwark_assemble::Options {
+        epoch,
+        work_dir: work.to_path_buf(),
+        dpkg_database: spec.dpkg_database,
+    };
+    let plans = bulwark_assemble::plan_layers(&inputs, spec.max_layers);
+    let bar = printer.count_bar("Assembling", plans.len() as u64 + 1);
+    let mut layers = Vec::new();
+    let mut history = Vec::new();
+    let mut all_facts = Vec::new();
+    for plan in &plans {
+        let mut key = format!(
+            "{LAYER_FORMAT}\n{}\n{:?}\n{:?}\n{epoch}\n",
+            platform.architecture, spec.dpkg_database, spec.compression
+        );
+        for &i in &plan.packages {
+            key.push_str(&sha256s[i]);
+            key.push('\n');
+        }
+        let key = sha256_hex(key.as_bytes());
+        let cached = cache
+            .get_record("layer", &key)?
+            .and_then(|bytes| serde_json::from_slice::<CachedLayer>(&bytes).ok())
+            .and_then(|c| {
+                let hex = c.digest.strip_prefix("sha256:")?.to_string();
+                let path = cache.get(&hex).ok().flatten()?;
+                Some((c, path))
+            });
+        let (entry, path) = match cached {
+            Some(hit) => hit,
+            None => {
+                let (tar, facts) = bulwark_assemble::package_layer(plan, &inputs, &options)?;
+                let (entry, path) = store_layer(&tar.path, compression, work, cache, facts)?;
+                cache.put_record("layer", &key, &serde_json::to_vec(&entry)?)?;
+                (entry, path)
+            }
+        };
+        let members: Vec<String> = plan
+            .packages
+            .iter()
+            .map(|&i| format!("{}={}", inputs[i].name, inputs[i].version))
+            .collect();
+        history.push(bulwark_emit::History {
+            created_by: format!("bulwark: install {}", plan.label),
+            comment: Some(members.join(" ")),
+            empty_layer: false,
+        });
+        layers.push(bulwark_emit::LayerBlob {
+            path,
+            digest: entry.digest.clone(),
+            diff_id: entry.diff_id.clone(),
+            size: entry.size,
+            media_type: entry.media_type.clone(),
+        });
+        all_facts.extend(entry.facts);
+        bar.inc(1);
+    }
+    let created = epoch;
+    let (system_tar, report) = bulwark_assemble::system_layer(&all_facts, spec, &options)?;
+    let (sys_entry, sys_path) = store_layer(&system_tar.path, compression, work, cache, Vec::new())?;
+    layers.push(bulwark_emit::LayerBlob {
+        path: sys_path,
+        digest: sys_entry.digest,
+        diff_id: sys_entry.diff_id,
+        size: sys_entry.size,
+        media_type: sys_entry.media_type,
+    });
+    history.push(bulwark_emit::History {
+        created_by: "bulwark: system files (accounts, CA bundle, alternatives, dpkg database)".into(),
+        comment: None,
+        empty_layer: false,
+    });
+    bar.inc(1);
+    bar.finish_and_clear();
+
+    let mut warnings = Vec::new();
+    let mut labels = BTreeMap::new();
+    let mut not_run: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for note in &report.scripts_not_replaced {
+        not_run.entry(&note.package).or_default().push(&note.script);
+    }
+    for dir in &report.ld_so_cache_missing {
+        warnings.push(format!(
+            "{}: no ld.so.cache is written, so the loader will not search `{dir}` (named in /etc/ld.so.conf.d)",
+            platform.architecture
+        ));
+    }
+    warnings.extend(report.warnings.iter().cloned());
+    if !not_run.is_empty() {
+        let list: Vec<String> = not_run
+            .iter()
+            .map(|(pkg, scripts)| format!("{pkg} ({})", scripts.join(", ")))
+            .collect();
+        warnings.push(format!(
+            "{}: maintainer scripts not run, effects not replaced: {}",
+            platform.architecture,
+            list.join("; ")
+        ));
+        labels.insert("dev.bulwark.scripts.not-run".to_string(), list.join("; "));
+    }
+    let mut annotations = spec
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect::<BTreeMap<_, _>>();
+    annotations.insert(
+        "dev.bulwark.repositories".into(),
+        spec.repositories_as_written.clone(),
+    );
+    annotations.insert("dev.bulwark.spec.sha256".into(), sha256_hex(spec_bytes));
+    if !platform.excluded.is_empty() {
+        let excluded: Vec<serde_json::Value> = platform
+            .excluded
+            .iter()
+            .map(|(name, reason, by)| {
+                serde_json::json!({"name": name, "reason": reason, "required-by": by})
+            })
+            .collect();
+        annotations.insert(
+            "dev.bulwark.excluded".into(),
+            serde_json::to_string(&excluded)?,
+        );
+    }
+    let env: Vec<String> = {
+        let mut env = BTreeMap::new();
+        env.insert(
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+        for (k, v) in &spec.environment {
+            env.insert(k.clone(), v.clone());
+        }
+        env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    let image = bulwark_emit::ImageSpec {
+        architecture: platform.architecture.clone(),
+        layers,
+        history,
+        entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),
+        cmd: (!spec.cmd.is_empty()).then(|| spec.cmd.clone()),
+        env,
+        workdir: spec.workdir.clone(),
+        user: spec.run_as_numeric(),
+        labels,
+        created,
+        manifest_annotations: annotations,
+        ..Default::default()
+    };
+    Ok((image, warnings))
+}
+
+/// Compresses a layer tar into the cache; returns the record and blob path.
+fn store_layer(
+    tar_path: &Path,
+    compression: bulwark_emit::Compression,
+    work: &Path,
+    cache: &Cache,
+    facts: Vec<bulwark_assemble::PackageFacts>,
+) -> Result<(CachedLayer, PathBuf)> {
+    let file = std::fs::File::open(tar_path)
+        .with_context(|| format!("cannot read layer `{}`", tar_path.display()))?;
+    let blob = bulwark_emit::compress_layer(std::io::BufReader::new(file), compression, work)?;
+    let hex = blob.digest.trim_start_matches("sha256:").to_string();
+    let blob_file = std::fs::File::open(&blob.path)
+        .with_context(|| format!("cannot read layer blob `{}`", blob.path.display()))?;
+    let (_, path) = cache.put(Some(&hex), Some(blob.size), blob_file)?;
+    let _ = std::fs::remove_file(&blob.path);
+    let _ = std::fs::remove_file(tar_path);
+    Ok((
+        CachedLayer {
+            digest: blob.digest,
+            diff_id: blob.diff_id,
+            size: blob.size,
+            media_type: blob.media_type,
+            facts,
+        },
+        path,
+    ))
+}
+
+/// `bulwark lock`: resolves and writes the lockfile; returns the changes.
+pub fn lock(spec_path: &Path, update: Option<&[String]>, cache: &Cache, printer: &Printer) -> Result<(PathBuf, Vec<String>)> {
+    let spec = Spec::load(spec_path)?;
+    let lock_path = lockfile::path_for(spec_path);
+    let old = if lock_path.exists() { Some(Lockfile::read(&lock_path)?) } else { None };
+    if let (Some(old), None) = (&old, update) {
+        if old.inputs.drift(&Inputs::of(&spec, &architectures(&spec))).is_empty() {
+            printer.status("Kept", format!("`{}` (matches the spec; use --update to re-resolve)", lock_path.display()));
+            return Ok((lock_path, Vec::new()));
+        }
+    }
+    let (plan, _) = resolve_plan(&spec, cache, printer)?;
+    let mut new = lockfile_of(&spec, &plan);
+    if let (Some(old), Some(names)) = (&old, update) {
+        if !names.is_empty() {
+            keep_unnamed(old, &mut new, names)?;
+        }
+    }
+    let changes = old.as_ref().map(|o| lockfile::changes(o, &new)).unwrap_or_default();
+    new.write(&lock_path)?;
+    Ok((lock_path, changes))
+}
+
+/// For `lock --update PKG…`: every package not named keeps its locked
+/// version when the new resolution still has the same package.
+fn keep_unnamed(old: &Lockfile, new: &mut Lockfile, names: &[String]) -> Result<()> {
+    let named: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    for n in &named {
+        if !new.packages.iter().any(|p| p.name == *n) && !old.packages.iter().any(|p| p.name == *n) {
+            bail!("`{n}` is not a package of this spec's lockfile");
+        }
+    }
+    let old_by_key: BTreeMap<(&str, &str), &LockedPackage> = old
+        .packages
+        .iter()
+        .map(|p| ((p.platform.as_str(), p.name.as_str()), p))
+        .collect();
+    for p in &mut new.packages {
+        if named.contains(p.name.as_str()) {
+            continue;
+        }
+        if let Some(o) = old_by_key.get(&(p.platform.as_str(), p.name.as_str())) {
+            let repo = old.repositories[o.repository].clone();
+            let idx = match new.repositories.iter().position(|r| r == &repo) {
+                Some(i) => i,
+                None => {
+                    new.repositories.push(repo);
+                    new.repositories.len() - 1
+                }
+            };
+            *p = LockedPackage {
+                repository: idx,
+                ..(*o).clone()
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `bulwark explain`.
+pub fn explain(spec_path: &Path, package: &str, arch: Option<&str>, cache: &Cache, printer: &Printer) -> Result<String> {
+    let mut spec = Spec::load(spec_path)?;
+    if let Some(a) = arch {
+        spec.architectures = vec![a.to_string()];
+    } else if spec.architectures.len() > 1 {
+        spec.architectures.truncate(1);
+    }
+    let (_, resolved) = resolve_plan(&spec, cache, printer)?;
+    let r = resolved.first().context("no architecture to explain")?;
+    match r.resolution.explain(package) {
+        Some(e) => Ok(e.to_string()),
+        None => bail!(
+            "package `{package}` is not in the image `{}` builds for `{}`",
+            spec_path.display(),
+            r.architecture
+        ),
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: Arc<()>) {}

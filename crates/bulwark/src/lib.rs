@@ -1,0 +1,107 @@
+//! This crate provides the `bulwark` commands. It wires the pipeline stages
+//! (spec → repo → resolve → fetch → assemble → emit) together behind the
+//! command line defined in `bulwark-cli`, and owns what spans them: the
+//! lockfile, the layer cache, progress output and exit codes.
+//!
+//! # Brief overview
+//!
+//! [`run`] parses the command line, runs one command and maps its error to
+//! a documented exit code (see [`exit`]).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+
+use bulwark_cache::Cache;
+use bulwark_cli::{Cli, Command, OutputFormat};
+
+mod build;
+pub mod exit;
+mod fsutil;
+pub mod lockfile;
+mod printer;
+mod progress;
+pub mod target;
+
+use printer::Printer;
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.global);
+    match dispatch(cli, &printer) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}
+
+fn open_cache(cli: &Cli) -> Result<Cache> {
+    let root = cli
+        .global
+        .cache_dir
+        .clone()
+        .unwrap_or_else(Cache::default_root);
+    Ok(Cache::open(&root)?)
+}
+
+fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
+    match &cli.command {
+        Command::Build(args) => {
+            let cache = open_cache(&cli)?;
+            let opts = build::BuildOptions {
+                spec_path: &args.spec,
+                output: args.output.as_deref(),
+                tag: args.tag.as_deref(),
+                locked: args.locked,
+                jobs: args.jobs,
+            };
+            let report = build::build(&opts, &cache, printer)?;
+            match printer.format() {
+                OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
+                OutputFormat::Human => printer.data(&report.digest),
+            }
+        }
+        Command::Lock(args) => {
+            let cache = open_cache(&cli)?;
+            let (path, changes) =
+                build::lock(&args.spec, args.update.as_deref(), &cache, printer)?;
+            match printer.format() {
+                OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
+                    &serde_json::json!({"lockfile": path, "changes": changes}),
+                )?),
+                OutputFormat::Human => {
+                    for c in &changes {
+                        printer.data(c);
+                    }
+                    printer.status("Locked", path.display());
+                }
+            }
+        }
+        Command::Explain(args) => {
+            let cache = open_cache(&cli)?;
+            let text = build::explain(
+                &args.spec,
+                &args.package,
+                args.arch.as_deref(),
+                &cache,
+                printer,
+            )?;
+            match printer.format() {
+                OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
+                    &serde_json::json!({"package": args.package, "explanation": text}),
+                )?),
+                OutputFormat::Human => printer.data(&text),
+            }
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "bulwark", &mut out);
+            printer.data(&String::from_utf8_lossy(&out));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! The `bulwark` command.
+fn main() -> std::process::ExitCode {
+    bulwark::run()
+}

@@ -1,0 +1,115 @@
+//! All output goes through the [`Printer`]: data on stdout, messages and
+//! progress on stderr, nothing but errors under `--quiet`.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use bulwark_cli::{GlobalArgs, OutputFormat};
+
+/// Where output goes, and how much of it.
+pub struct Printer {
+    quiet: bool,
+    verbose: bool,
+    format: OutputFormat,
+    progress: Option<MultiProgress>,
+}
+
+impl Printer {
+    /// A printer for the global options.
+    pub fn new(global: &GlobalArgs) -> Printer {
+        let draw = !global.quiet && !global.no_progress && std::io::stderr().is_terminal();
+        Printer {
+            quiet: global.quiet,
+            verbose: global.verbose,
+            format: global.format,
+            progress: draw.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// The output format for results.
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// A status line on stderr (`  Resolved 12 packages`), unless quiet.
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        if self.quiet {
+            return;
+        }
+        self.stderr_line(&format!("{verb:>12} {message}"));
+    }
+
+    /// A line shown only with `--verbose`.
+    pub fn verbose(&self, message: impl std::fmt::Display) {
+        if self.verbose && !self.quiet {
+            self.stderr_line(&format!("{:>12} {message}", "info"));
+        }
+    }
+
+    /// A warning on stderr (shown even under --quiet).
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        self.stderr_line(&format!("warning: {message}"));
+    }
+
+    /// The one-line error for a failed command.
+    pub fn error(&self, err: &anyhow::Error) {
+        let text = format!("{err:#}").replace('\n', " ");
+        self.stderr_line(&format!("error: {text}"));
+    }
+
+    /// Data for stdout (a digest, a JSON document).
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+    }
+
+    /// A byte-count progress bar, hidden when not drawing.
+    pub fn bytes_bar(&self, label: &str, total: u64) -> ProgressBar {
+        match &self.progress {
+            Some(mp) => {
+                let bar = mp.add(ProgressBar::new(total));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(label.to_string());
+                bar
+            }
+            None => ProgressBar::hidden(),
+        }
+    }
+
+    /// A count progress bar, hidden when not drawing.
+    pub fn count_bar(&self, label: &str, total: u64) -> ProgressBar {
+        match &self.progress {
+            Some(mp) => {
+                let bar = mp.add(ProgressBar::new(total));
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                bar.set_prefix(label.to_string());
+                bar
+            }
+            None => ProgressBar::hidden(),
+        }
+    }
+
+    #[expect(clippy::print_stderr, reason = "the printer is the one place that writes to stderr")]
+    fn stderr_line(&self, line: &str) {
+        match &self.progress {
+            Some(mp) => {
+                let _ = mp.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}

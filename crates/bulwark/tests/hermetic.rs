@@ -1,0 +1,446 @@
+//! Hermetic tests of the `bulwark` CLI contract: every build runs against a
+//! fixture repository that the test generates, signs with its own key and
+//! serves on 127.0.0.1 (see `bulwark-testkit`). No network, no host APT
+//! state. The output is checked with the real tools (skopeo, umoci,
+//! md5sum), and every failure must be one `error: ` line naming the cause
+//! and the thing, with the exit code of the contract and nothing written.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use bulwark_testkit::Hostile;
+use common::{
+    hostile_name, listing, manifest_digest, sha256_file, skopeo_inspect, tags, tool, unpack, World,
+    FOO_BIN, OS_RELEASE,
+};
+
+/// The source packages of the main image, one layer each:
+/// fixture-base, foo (foo + libfoo), bar, baz, web, tinyhttpd.
+const MAIN: &[&str] = &["fixture-base", "foo", "bar", "web"];
+const MAIN_SOURCES: usize = 6;
+
+#[test]
+fn build_produces_a_valid_image_with_the_package_files() {
+    let w = World::new();
+    let spec = w.spec("app", MAIN, "");
+    let out = w.path("out-app");
+    w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+
+    assert!(out.join("oci-layout").is_file() && out.join("blobs/sha256").is_dir());
+    let inspect = skopeo_inspect(&format!("oci:{}:latest", out.display()), false);
+    let layers = inspect["Layers"].as_array().expect("skopeo Layers");
+    assert!(
+        layers.len() >= MAIN_SOURCES && layers.len() <= 50,
+        "expected one layer per source package ({MAIN_SOURCES}), got {}: {inspect:#}",
+        layers.len()
+    );
+    assert_eq!(inspect["Created"], "2023-11-14T22:13:20Z", "{inspect:#}");
+    assert_eq!(inspect["Architecture"], "amd64", "{inspect:#}");
+
+    let rootfs = unpack(&out, "latest", &w.path("bundle"));
+    let foo = rootfs.join("usr/bin/foo");
+    assert_eq!(fs::read_to_string(&foo).unwrap(), FOO_BIN);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&foo).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755, "mode of /usr/bin/foo");
+    }
+    assert!(rootfs
+        .join("usr/lib/x86_64-linux-gnu/libfoo.so.1")
+        .is_file());
+    assert_eq!(
+        fs::read_link(rootfs.join("etc/os-release")).unwrap(),
+        Path::new("../usr/lib/os-release")
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("usr/lib/os-release")).unwrap(),
+        OS_RELEASE
+    );
+    // `bar` depends on `baz | qux`: apt's choice is the first, `baz`.
+    assert!(rootfs.join("usr/share/baz/marker").is_file());
+    assert!(!rootfs.join("usr/share/qux").exists(), "qux installed too");
+    // `web` depends on the virtual `httpd`, provided by `tinyhttpd`.
+    assert!(rootfs.join("usr/sbin/tinyhttpd").is_file());
+    // Nothing that was not asked for.
+    for absent in ["usr/share/conflicting", "usr/share/scripty"] {
+        assert!(!rootfs.join(absent).exists(), "`{absent}` in the image");
+    }
+
+    // The distroless dpkg database, readable by md5sum itself.
+    let status_d = rootfs.join("var/lib/dpkg/status.d");
+    let stanza = fs::read_to_string(status_d.join("foo")).unwrap();
+    assert!(stanza.starts_with("Package: foo\n"), "{stanza}");
+    assert!(stanza.contains("\nVersion: 1.0-1\n"), "{stanza}");
+    assert!(stanza.contains("\nDepends: libfoo (>= 1.0)\n"), "{stanza}");
+    let md5sums = fs::read_to_string(status_d.join("foo.md5sums")).unwrap();
+    assert!(md5sums.contains("  usr/bin/foo\n"), "{md5sums}");
+    tool(
+        std::process::Command::new("md5sum")
+            .args(["--check", "--strict", "--quiet"])
+            .arg(status_d.join("foo.md5sums"))
+            .current_dir(&rootfs),
+    );
+    for pkg in ["fixture-base", "libfoo", "bar", "baz", "web", "tinyhttpd"] {
+        assert!(status_d.join(pkg).is_file(), "no status.d/{pkg}");
+    }
+    assert!(!status_d.join("qux").exists());
+}
+
+#[test]
+fn building_twice_gives_the_same_digest_whatever_the_output() {
+    let w = World::new();
+    let spec = w.spec("app", MAIN, "");
+    // The default output is oci:./out/NAME, relative to the working directory.
+    w.run(&["build", spec.to_str().unwrap()]).ok();
+    let default_out = w.path("out/app");
+    let first = manifest_digest(&default_out, "latest");
+
+    // A bare directory is an OCI layout too.
+    let other = w.path("elsewhere/second");
+    w.build_ok(&spec, other.to_str().unwrap(), &[]);
+    let second = manifest_digest(&other, "latest");
+    assert_eq!(first, second, "two builds of the same spec differ");
+    assert_eq!(listing(&default_out), listing(&other));
+}
+
+#[test]
+fn unsigned_repository_exits_3() {
+    let w = World::new();
+    w.repo.strip_signature();
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let line = run.error(3, &[]);
+    assert!(
+        line.contains("BULWARK_TEST_MIRROR") || line.contains("127.0.0.1"),
+        "the error does not name the repository: {line}"
+    );
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn tampered_inrelease_exits_4() {
+    let w = World::new();
+    w.repo.tamper_inrelease();
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    run.error(4, &["InRelease"]);
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn repository_signed_by_another_key_exits_4() {
+    let w = World::new();
+    w.repo.resign_with_other_key();
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let line = run.error(4, &[]);
+    let keyring = w.repo.keyring().display().to_string();
+    assert!(
+        line.contains("InRelease") || line.contains(&keyring),
+        "the error names neither the InRelease nor the keyring: {line}"
+    );
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn armored_keyring_is_accepted() {
+    let w = World::new();
+    let text = common_spec_with_keyring(&w, &w.repo.keyring_armored());
+    let spec = w.raw_spec("armored.yaml", &text);
+    let out = w.path("out-armored");
+    w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    assert_eq!(tags(&out), ["latest"]);
+}
+
+fn common_spec_with_keyring(w: &World, keyring: &Path) -> String {
+    bulwark_testkit::spec_yaml(&w.repo, "name: armored\npackages: [foo]\n").replace(
+        &format!("\"{}\"", w.repo.keyring().display()),
+        &format!("\"{}\"", keyring.display()),
+    )
+}
+
+#[test]
+fn corrupted_deb_exits_5_naming_the_package() {
+    let w = World::new();
+    w.repo.corrupt_pool_file("libfoo");
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    run.error(5, &["libfoo"]);
+    assert!(!out.exists(), "output written on failure");
+
+    // The corrupt download must not have entered the cache: once the pool
+    // file is repaired (corrupting again flips the byte back), the same
+    // build succeeds.
+    w.repo.corrupt_pool_file("libfoo");
+    w.build_ok(&spec, out.to_str().unwrap(), &[]);
+}
+
+#[test]
+fn unknown_package_exits_2_naming_it() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo", "no-such-package"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    run.error(2, &["no-such-package"]);
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn unsatisfiable_dependency_exits_2_naming_the_chain() {
+    let w = World::new();
+    let spec = w.spec("app", &["top"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    run.error(2, &["top", "mid", "libmissing"]);
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn conflicting_packages_exit_2_naming_both() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo", "conflicting"], "");
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    run.error(2, &["conflicting", "foo"]);
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn malformed_spec_exits_2_naming_the_key_and_line() {
+    let w = World::new();
+    let text = bulwark_testkit::spec_yaml(
+        &w.repo,
+        "name: app\npackages: [foo]\nentrypiont: [/usr/bin/foo]\n",
+    );
+    // `entrypiont` is on line 3.
+    let spec = w.raw_spec("app.yaml", &text);
+    let out = w.path("out-app");
+    let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let line = run.error(2, &["entrypiont"]);
+    assert!(
+        line.contains("line 3"),
+        "the error does not name line 3: {line}"
+    );
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn unset_variable_in_spec_exits_2_naming_it() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out-app");
+    let output = w
+        .cmd()
+        .env_remove(bulwark_testkit::MIRROR_ENV)
+        .args(["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("BULWARK_TEST_MIRROR"), "{stderr}");
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn hostile_packages_are_refused_naming_package_and_entry() {
+    let w = World::new();
+    for kind in Hostile::ALL {
+        let name = hostile_name(kind);
+        let spec = w.spec(&name, &[&name], "");
+        let out = w.path(&format!("out-{name}"));
+        let run = w.run(&["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert!(
+            run.code.is_some_and(|c| c != 0 && c != 101),
+            "{kind:?}: expected a clean refusal:\n{run:#?}"
+        );
+        let line = run.error_line();
+        assert!(line.contains(&name), "{kind:?}: package not named: {line}");
+        // The offending entry, with or without its `./` prefix (for a hard
+        // link, the entry or its target).
+        let entry = kind
+            .entry()
+            .trim_start_matches("./")
+            .trim_start_matches('/');
+        assert!(
+            line.contains(entry)
+                || (kind == Hostile::HardlinkEscape && line.contains("etc/shadow")),
+            "{kind:?}: entry `{entry}` not named: {line}"
+        );
+        assert!(!out.exists(), "{kind:?}: output written on failure");
+    }
+    // Nothing escaped into the scratch directory or its parents.
+    assert!(!w.path("etc/evil").exists());
+    assert!(!w.path("../etc/evil").exists());
+}
+
+#[test]
+fn postinst_with_unknown_effects_is_reported() {
+    let w = World::new();
+    let spec = w.spec("app", &["scripty"], "");
+    let out = w.path("out-app");
+    let run = w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    assert!(
+        run.stderr.contains("scripty"),
+        "no warning names `scripty`:\n{}",
+        run.stderr
+    );
+    let config = skopeo_inspect(&format!("oci:{}:latest", out.display()), true);
+    assert!(
+        config.to_string().contains("scripty"),
+        "the image config does not list `scripty`: {config:#}"
+    );
+}
+
+#[test]
+fn lock_then_locked_build_works_offline_and_detects_drift() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    w.run(&["lock", spec.to_str().unwrap()]).ok();
+    let lock_path = w.path("specs/app.lock");
+    let lock = fs::read_to_string(&lock_path)
+        .unwrap_or_else(|e| panic!("`bulwark lock` wrote no `{}`: {e}", lock_path.display()));
+    for needle in [
+        "foo",
+        "libfoo",
+        "1.0-1",
+        "pool/main/f/foo/foo_1.0-1_amd64.deb",
+    ] {
+        assert!(lock.contains(needle), "`{needle}` not in the lock:\n{lock}");
+    }
+    let foo_sha = sha256_file(&w.repo.pool_files("foo")[0]);
+    assert!(
+        lock.contains(&foo_sha),
+        "foo's SHA-256 not in the lock:\n{lock}"
+    );
+    assert!(
+        !lock.contains("127.0.0.1"),
+        "the lock records the host:\n{lock}"
+    );
+
+    // Online: the locked build downloads no index.
+    let before = w.repo.requests().len();
+    let online = w.path("out-online");
+    w.build_ok(&spec, &format!("oci:{}", online.display()), &["--locked"]);
+    let fetched: Vec<_> = w.repo.requests()[before..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        fetched.iter().all(|p| !p.contains("/binary-")),
+        "--locked fetched an index: {fetched:?}"
+    );
+
+    // Offline: the repository is gone, the cache is enough.
+    w.repo.stop_server();
+    let offline = w.path("out-offline");
+    w.build_ok(&spec, &format!("oci:{}", offline.display()), &["--locked"]);
+    assert_eq!(
+        manifest_digest(&online, "latest"),
+        manifest_digest(&offline, "latest")
+    );
+
+    // Drift: a package added to the spec after locking.
+    let drifted = w.spec("app", &["foo", "qux"], "");
+    let out = w.path("out-drift");
+    let run = w.run(&[
+        "build",
+        drifted.to_str().unwrap(),
+        "--locked",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(
+        run.stderr.contains("qux"),
+        "the drift does not name `qux`:\n{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "output written on failure");
+}
+
+#[test]
+fn explain_says_why_a_package_is_in() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    let run = w.run(&["explain", spec.to_str().unwrap(), "libfoo"]).ok();
+    assert!(run.stdout.contains("foo"), "{run:#?}");
+    assert!(run.stdout.contains("libfoo"), "{run:#?}");
+
+    let run = w.run(&["explain", spec.to_str().unwrap(), "baz"]);
+    assert!(
+        run.code != Some(0) || run.stdout.contains("not"),
+        "baz is not in the image:\n{run:#?}"
+    );
+}
+
+#[test]
+fn tags_are_added_and_other_tags_are_kept() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    let layout = w.path("layout");
+    let l = layout.display();
+    w.build_ok(&spec, &format!("oci:{l}:one"), &[]);
+    w.build_ok(&spec, &format!("oci:{l}"), &["--tag", "two"]);
+    let other = w.spec("other", &["bar"], "");
+    w.build_ok(&other, &format!("oci:{l}:three"), &[]);
+    assert_eq!(tags(&layout), ["one", "three", "two"]);
+    assert_eq!(
+        manifest_digest(&layout, "one"),
+        manifest_digest(&layout, "two")
+    );
+    assert_ne!(
+        manifest_digest(&layout, "one"),
+        manifest_digest(&layout, "three")
+    );
+    for tag in ["one", "two", "three"] {
+        skopeo_inspect(&format!("oci:{l}:{tag}"), false);
+    }
+
+    // Rebuilding an existing tag replaces it rather than duplicating it.
+    w.build_ok(&other, &format!("oci:{l}:one"), &[]);
+    assert_eq!(tags(&layout), ["one", "three", "two"]);
+    assert_eq!(
+        manifest_digest(&layout, "one"),
+        manifest_digest(&layout, "three")
+    );
+}
+
+#[test]
+fn docker_archive_output_passes_skopeo() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    let archive = w.path("app.tar");
+    w.build_ok(&spec, &format!("docker-archive:{}", archive.display()), &[]);
+    let inspect = skopeo_inspect(&format!("docker-archive:{}", archive.display()), false);
+    assert!(
+        !inspect["Layers"].as_array().unwrap().is_empty(),
+        "{inspect:#}"
+    );
+}
+
+#[test]
+fn failed_build_leaves_an_existing_layout_unchanged() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    let layout = w.path("layout");
+    w.build_ok(&spec, &format!("oci:{}", layout.display()), &[]);
+    let before = listing(&layout);
+    let index_before = fs::read(layout.join("index.json")).unwrap();
+
+    let bad = w.spec("bad", &["foo", "no-such-package"], "");
+    let run = w.run(&[
+        "build",
+        bad.to_str().unwrap(),
+        "-o",
+        &format!("oci:{}:bad", layout.display()),
+    ]);
+    run.error(2, &["no-such-package"]);
+    assert_eq!(listing(&layout), before);
+    assert_eq!(fs::read(layout.join("index.json")).unwrap(), index_before);
+}
