@@ -12,8 +12,11 @@
 //!   final layer needs, so that a cached layer never has to be re-read.
 //! - [`system_layer`] builds the last layer from all facts and the spec:
 //!   the merged-`/usr` root symlinks, accounts, the CA bundle,
-//!   alternatives, `/etc/shells`, the time zone and the classic dpkg
-//!   `status` file. Its [`SystemReport`] lists what was not replaced.
+//!   alternatives, `/etc/shells`, the time zone, what the maintainer
+//!   scripts bulwark reviewed create on a fresh install (base-files' FHS
+//!   directories and login records, netbase's `/etc/hosts`, libc-bin's
+//!   `/etc/nsswitch.conf`, …) and the classic dpkg database files. Its
+//!   [`SystemReport`] lists what was not replaced.
 //!
 //! # Merged `/usr`
 //!
@@ -43,6 +46,7 @@ use bulwark_spec::DpkgDatabase;
 use serde::{Deserialize, Serialize};
 
 mod cacert;
+mod effects;
 mod package;
 mod scripts;
 mod system;
@@ -257,6 +261,11 @@ pub enum ScriptEffect {
     Replaced,
     /// The script only runs on removal or upgrade (`prerm`, `postrm`).
     NotRunOnInstall,
+    /// On a fresh install into an image the script does nothing the image
+    /// needs: it only acts on upgrades or on a running system (services,
+    /// init links, questions), or does what bulwark's layout already
+    /// guarantees.
+    NotNeeded,
     /// The script does something bulwark does not replace.
     NotReplaced,
 }
@@ -269,7 +278,9 @@ pub struct ScriptFact {
     /// Whether its effects are replaced.
     pub effect: ScriptEffect,
     /// For [`ScriptEffect::NotReplaced`]: the first line bulwark does not
-    /// understand.
+    /// understand, or why a reviewed script's effect is not replaced. For a
+    /// reviewed script marked [`ScriptEffect::Replaced`] or
+    /// [`ScriptEffect::NotNeeded`]: what it does on a fresh install.
     pub detail: Option<String>,
 }
 
@@ -315,6 +326,16 @@ pub struct PackageFacts {
     /// Names of the control members besides `control` (`md5sums`,
     /// `triggers`, …).
     pub control_members: Vec<String>,
+    /// Shipped text files that maintainer scripts copy elsewhere on a fresh
+    /// install (`usr/share/base-files/profile` → `/etc/profile`, …):
+    /// relative path → contents.
+    #[serde(default)]
+    pub copied_files: BTreeMap<String, String>,
+    /// Changes bulwark made to the package's own entries in its layer to do
+    /// what its maintainer scripts do (base-files' `/var/run` becoming a
+    /// link to `/run`), one sentence each.
+    #[serde(default)]
+    pub layer_rewrites: Vec<String>,
 }
 
 impl PackageFacts {

@@ -2,6 +2,10 @@
 //! facts the system layer needs.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Read;
+
+use md5::{Digest, Md5};
 
 use bulwark_deb::deb::DebArchive;
 use bulwark_deb::Paragraph;
@@ -97,12 +101,17 @@ pub(crate) fn ingest(
         shells_d: BTreeMap::new(),
         scripts: Vec::new(),
         control_members: control.files.keys().cloned().collect(),
+        copied_files: BTreeMap::new(),
+        layer_rewrites: Vec::new(),
     };
     // The archive's own regular files, for hard link checks.
     let mut own_files: BTreeMap<String, String> = BTreeMap::new();
     let mut kinds: BTreeMap<String, (PathKind, u32, u64, u64)> = BTreeMap::new();
     let mut list = vec!["/.".to_string()];
 
+    // dpkg computes md5sums at unpack time for packages that ship none;
+    // so does bulwark, so scanners can tell which package owns a file.
+    let mut generated_md5sums = control.md5sums().is_none().then(String::new);
     let mut archive = deb.data()?;
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
@@ -129,7 +138,24 @@ pub(crate) fn ingest(
             }
             t if t.is_file() => {
                 let size = entry.size();
-                let content = tree.spool(&mut entry, size).map_err(read_err)?;
+                let content = match &mut generated_md5sums {
+                    Some(md5sums) => {
+                        let mut hashing = Md5Reader {
+                            inner: &mut entry,
+                            hasher: Md5::new(),
+                        };
+                        let content = tree.spool(&mut hashing, size).map_err(read_err)?;
+                        let digest = hashing.hasher.finalize();
+                        let _ = writeln!(
+                            md5sums,
+                            "{}  {}",
+                            hex::encode(digest),
+                            norm.original.trim_start_matches('/')
+                        );
+                        content
+                    }
+                    None => tree.spool(&mut entry, size).map_err(read_err)?,
+                };
                 Kind::File(content)
             }
             tar::EntryType::Symlink => {
@@ -224,6 +250,15 @@ pub(crate) fn ingest(
             },
         );
     }
+    if let Some(postinst) = control.scripts().find(|(name, _)| *name == "postinst") {
+        migrate_directories(
+            &text(postinst.1),
+            tree,
+            &mut kinds,
+            &mut facts,
+            options.epoch,
+        );
+    }
     facts.paths = kinds
         .into_iter()
         .map(|(path, (kind, mode, uid, gid))| PathFact {
@@ -240,7 +275,13 @@ pub(crate) fn ingest(
     // Maintainer scripts.
     for (name, body) in control.scripts() {
         let body = text(body);
-        let analysis = scripts::analyze(&input.name, name, &body);
+        let analysis = scripts::analyze(
+            &input.name,
+            &input.version,
+            &input.architecture,
+            name,
+            &body,
+        );
         if name == "postinst" {
             facts.alternatives = analysis.alternatives;
             facts.add_shells = analysis.add_shells;
@@ -261,10 +302,14 @@ pub(crate) fn ingest(
                 format!("{dir}/{}", input.name),
                 Node::file(stanza.into_bytes(), 0o644, epoch),
             );
-            if let Some(md5) = control.md5sums() {
+            let md5sums = control
+                .md5sums()
+                .map(<[u8]>::to_vec)
+                .or_else(|| generated_md5sums.clone().map(String::into_bytes));
+            if let Some(md5) = md5sums {
                 tree.nodes.insert(
                     format!("{dir}/{}.md5sums", input.name),
-                    Node::file(md5.to_vec(), 0o644, epoch),
+                    Node::file(md5, 0o644, epoch),
                 );
             }
         }
@@ -288,14 +333,83 @@ pub(crate) fn ingest(
                     Node::file(bytes.clone(), mode, epoch),
                 );
             }
+            if let Some(md5sums) = generated_md5sums {
+                tree.nodes.insert(
+                    format!("{dir}/{name}.md5sums"),
+                    Node::file(md5sums.into_bytes(), 0o644, epoch),
+                );
+            }
         }
     }
     Ok(facts)
 }
 
+/// Shipped files that maintainer scripts copy on a fresh install (see
+/// `effects.rs`).
+pub(crate) const COPIED_FILES: &[&str] = &[
+    "usr/share/base-files/dot.profile",
+    "usr/share/base-files/dot.bashrc",
+    "usr/share/base-files/profile",
+    "usr/share/base-files/motd",
+    "usr/share/base-files/info.dir",
+    "usr/share/libc-bin/nsswitch.conf",
+    "usr/share/readline/inputrc",
+];
+
+/// base-files' postinst turns its own `/var/run` and `/var/lock`
+/// directories into links (`migrate_directory /var/run /run`). Replacing a
+/// directory of an earlier layer by a link in a later one is handled
+/// differently by OCI unpackers, so bulwark does it here, in the layer that
+/// ships the directories, as long as nothing in the layer lies below them.
+fn migrate_directories(
+    postinst: &str,
+    tree: &mut Tree,
+    kinds: &mut BTreeMap<String, (PathKind, u32, u64, u64)>,
+    facts: &mut PackageFacts,
+    epoch: u64,
+) {
+    for (dir, target) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
+        if !postinst.contains(&format!("migrate_directory /{dir} {target}\n")) {
+            continue;
+        }
+        let is_dir = tree
+            .nodes
+            .get(dir)
+            .is_some_and(|n| matches!(n.kind, Kind::Directory));
+        let prefix = format!("{dir}/");
+        let has_children = tree
+            .nodes
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(p, _)| p.starts_with(&prefix));
+        if !is_dir || has_children {
+            continue;
+        }
+        tree.nodes
+            .insert(dir.to_string(), Node::symlink(target, epoch));
+        kinds.insert(
+            dir.to_string(),
+            (
+                PathKind::Symlink {
+                    target: target.to_string(),
+                },
+                0o777,
+                0,
+                0,
+            ),
+        );
+        facts.layer_rewrites.push(format!(
+            "/{dir}: the shipped directory is a link to {target}, as the postinst's \
+             migrate_directory makes it"
+        ));
+    }
+}
+
 /// Records the contents of the files the system layer reads.
 fn collect_file_fact(facts: &mut PackageFacts, path: &str, kind: &Kind, tree: &Tree) {
-    let wanted = path.starts_with("usr/share/ca-certificates/")
+    let copied = COPIED_FILES.contains(&path);
+    let wanted = copied
+        || path.starts_with("usr/share/ca-certificates/")
         || path.starts_with("usr/share/base-passwd/")
         || path.starts_with("etc/ld.so.conf.d/")
         || path.starts_with("usr/share/debianutils/");
@@ -308,6 +422,12 @@ fn collect_file_fact(facts: &mut PackageFacts, path: &str, kind: &Kind, tree: &T
     let Some(bytes) = tree.read_content(content) else {
         return;
     };
+    if copied {
+        if let Ok(body) = String::from_utf8(bytes) {
+            facts.copied_files.insert(path.to_string(), body);
+        }
+        return;
+    }
     let body = text(&bytes);
     if let Some(rel) = path.strip_prefix("usr/share/ca-certificates/") {
         if rel.ends_with(".crt") {
@@ -323,5 +443,19 @@ fn collect_file_fact(facts: &mut PackageFacts, path: &str, kind: &Kind, tree: &T
         facts.shells_template = Some(body);
     } else if let Some(name) = path.strip_prefix("usr/share/debianutils/shells.d/") {
         facts.shells_d.insert(name.to_string(), body);
+    }
+}
+
+/// Hashes what passes through it with MD5.
+struct Md5Reader<'a, R: Read> {
+    inner: &'a mut R,
+    hasher: Md5,
+}
+
+impl<R: Read> Read for Md5Reader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }

@@ -29,8 +29,8 @@ const CA_CONF_HEADER: &str = "\
 ";
 
 /// Every path of the image's package layers, later layers winning.
-struct Image<'a> {
-    paths: BTreeMap<&'a str, (&'a PathKind, u32, u64, u64, &'a str)>,
+pub(crate) struct Image<'a> {
+    pub(crate) paths: BTreeMap<&'a str, (&'a PathKind, u32, u64, u64, &'a str)>,
 }
 
 impl<'a> Image<'a> {
@@ -50,7 +50,7 @@ impl<'a> Image<'a> {
     /// Resolves an absolute or relative path through the image's symlinks
     /// and the merged-`/usr` root symlinks, like `realpath -m`. Returns the
     /// relative resolved path and whether it exists.
-    fn resolve(&self, path: &str) -> (String, bool) {
+    pub(crate) fn resolve(&self, path: &str) -> (String, bool) {
         let mut todo: Vec<String> = path
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
@@ -99,13 +99,13 @@ impl<'a> Image<'a> {
         (done.join("/"), exists)
     }
 
-    fn exists(&self, path: &str) -> bool {
+    pub(crate) fn exists(&self, path: &str) -> bool {
         self.resolve(path).1
     }
 }
 
 /// Rewrites an absolute image path to a layer path (`/bin/x` → `usr/bin/x`).
-fn layer_path(abs: &str) -> String {
+pub(crate) fn layer_path(abs: &str) -> String {
     let rel = abs.trim_start_matches('/');
     match rel.split_once('/') {
         Some((first, _)) if MERGED_ROOTS.contains(&first) => format!("usr/{rel}"),
@@ -116,7 +116,9 @@ fn layer_path(abs: &str) -> String {
 
 /// Builds the final layer: the merged-`/usr` root symlinks, the natively
 /// generated maintainer-script effects (accounts, CA bundle, alternatives,
-/// `/etc/shells`, time zone), the classic dpkg `status` file, and the
+/// `/etc/shells`, time zone, and what the reviewed scripts create on a
+/// fresh install), the classic dpkg `status`, `diversions`, `statoverride`
+/// and `available` files, and the
 /// spec's files, paths and home directories. `facts` are all packages'
 /// facts, in layer order.
 ///
@@ -169,6 +171,14 @@ pub fn system_layer(
             Node::file(b"Etc/UTC\n".to_vec(), 0o644, epoch),
         );
     }
+    crate::effects::fresh_install(
+        facts,
+        &image,
+        options.dpkg_database,
+        epoch,
+        &mut tree,
+        &mut report,
+    );
     if image.paths.contains_key("etc/os-release") && !image.exists("/etc/os-release") {
         report
             .warnings

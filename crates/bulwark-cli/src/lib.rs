@@ -55,7 +55,12 @@ pub struct GlobalArgs {
     /// Default: $XDG_CACHE_HOME/bulwark, else ~/.cache/bulwark. The cache is
     /// content-addressed, verified on every read and safe to share between
     /// concurrent builds.
-    #[arg(long, global = true, env = "BULWARK_CACHE_DIR", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "BULWARK_CACHE_DIR",
+        help_heading = "Global options"
+    )]
     pub cache_dir: Option<PathBuf>,
 }
 

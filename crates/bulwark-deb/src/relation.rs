@@ -362,8 +362,7 @@ mod tests {
     #[test]
     fn satisfied_by_version() {
         let check = |rel: &str, v: &str| {
-            parse(rel).unwrap()[0].alternatives[0]
-                .satisfied_by_version(&Version::parse(v).unwrap())
+            parse(rel).unwrap()[0].alternatives[0].satisfied_by_version(&Version::parse(v).unwrap())
         };
         assert!(check("a (>= 2.34)", "2.36-9+deb12u10"));
         assert!(!check("a (>= 2.34)", "2.33"));

@@ -354,14 +354,7 @@ mod tests {
     #[test]
     fn classic_cases() {
         let ordered = [
-            "1.0~rc1",
-            "1.0",
-            "1.0a",
-            "1.0+",
-            "1.0+b1",
-            "1:0.1",
-            "1:9.9",
-            "2:1.0",
+            "1.0~rc1", "1.0", "1.0a", "1.0+", "1.0+b1", "1:0.1", "1:9.9", "2:1.0",
         ];
         for w in ordered.windows(2) {
             assert!(v(w[0]) < v(w[1]), "{} < {}", w[0], w[1]);
@@ -391,17 +384,35 @@ mod tests {
         assert_eq!(x.revision(), Some("5+b1"));
         assert_eq!(x.to_string(), "1:2.38.1-5+b1");
         let y = v("1:2:3-a-b");
-        assert_eq!((y.epoch(), y.upstream(), y.revision()), (1, "2:3-a", Some("b")));
+        assert_eq!(
+            (y.epoch(), y.upstream(), y.revision()),
+            (1, "2:3-a", Some("b"))
+        );
         let z = v("20230311");
-        assert_eq!((z.epoch(), z.upstream(), z.revision()), (0, "20230311", None));
+        assert_eq!(
+            (z.epoch(), z.upstream(), z.revision()),
+            (0, "20230311", None)
+        );
         assert_eq!(v(" 1.0 ").as_str(), "1.0");
     }
 
     #[test]
     fn rejects_what_dpkg_rejects() {
         for bad in [
-            "", "  ", ":1.0", "a:1.0", "-1:1.0", "1:", "1.0-", "1 .0", "1.0_1", "1.0-a:b",
-            "1.0-a-", "99999999999:1.0", "1.0/2", "-1",
+            "",
+            "  ",
+            ":1.0",
+            "a:1.0",
+            "-1:1.0",
+            "1:",
+            "1.0-",
+            "1 .0",
+            "1.0_1",
+            "1.0-a:b",
+            "1.0-a-",
+            "99999999999:1.0",
+            "1.0/2",
+            "-1",
         ] {
             assert!(Version::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -472,7 +483,7 @@ mod tests {
             "1.2.13.dfsg-1",
             "1.2.13.dfsg-1+b1",
         ];
-        versions.sort_by(|a, b| v(a).cmp(&v(b)));
+        versions.sort_by_key(|a| v(a));
         for (i, a) in versions.iter().enumerate() {
             for b in &versions[i..] {
                 assert_eq!(compare(a, b), dpkg_cmp(a, b), "{a} vs {b}");
@@ -529,7 +540,7 @@ mod tests {
             cases: 300,
             failure_persistence: None,
             rng_algorithm: prop::test_runner::RngAlgorithm::ChaCha,
-            rng_seed: prop::test_runner::RngSeed::Fixed(0x6275_6c77_6172_6b),
+            rng_seed: prop::test_runner::RngSeed::Fixed(0x0062_756c_7761_726b),
             ..ProptestConfig::default()
         })]
         #[test]

@@ -100,7 +100,7 @@ pub enum Error {
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The repository's `InRelease` failed verification.
-    #[error("repository `{repository}` is not trusted: {source}")]
+    #[error("the InRelease of repository `{repository}` is not trusted: {source}")]
     Untrusted {
         /// The repository (`URI SUITE`).
         repository: String,

@@ -4,7 +4,7 @@
 //!
 //! # Brief overview
 //!
-//! [`resolve`] takes a [`PackageIndex`](bulwark_repo::PackageIndex) (one
+//! [`resolve`] takes a [`PackageIndex`] (one
 //! architecture, possibly several repositories) and a [`Request`], and returns
 //! a [`Resolution`]: the selected packages sorted by name, each with the
 //! dependency edges that pulled it in and the alternative choices made, plus
@@ -137,25 +137,8 @@ pub enum Error {
         reason: String,
     },
     /// Two selected packages conflict.
-    #[error(
-        "`{package}` {field} `{relation}`, which `{other}` {other_version} matches; `{package}`: {package_chain}; `{other}`: {other_chain}"
-    )]
-    Conflict {
-        /// The package declaring the conflict.
-        package: String,
-        /// `Conflicts` or `Breaks`.
-        field: &'static str,
-        /// The relation as written.
-        relation: String,
-        /// The package it hits.
-        other: String,
-        /// Its version.
-        other_version: String,
-        /// Why `package` is in, as a one-line chain.
-        package_chain: String,
-        /// Why `other` is in, as a one-line chain.
-        other_chain: String,
-    },
+    #[error(transparent)]
+    Conflict(Box<Conflict>),
     /// A selected package has a malformed relation field.
     #[error("package `{package}` {version}: invalid `{field}`: {source}")]
     Relation {
@@ -168,6 +151,28 @@ pub enum Error {
         /// The parse error.
         source: RelationError,
     },
+}
+
+/// Two selected packages that conflict, with why each is in.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{package}` {field} `{relation}`, which `{other}` {other_version} matches; `{package}`: {package_chain}; `{other}`: {other_chain}"
+)]
+pub struct Conflict {
+    /// The package declaring the conflict.
+    pub package: String,
+    /// `Conflicts` or `Breaks`.
+    pub field: &'static str,
+    /// The relation as written.
+    pub relation: String,
+    /// The package it hits.
+    pub other: String,
+    /// Its version.
+    pub other_version: String,
+    /// Why `package` is in, as a one-line chain.
+    pub package_chain: String,
+    /// Why `other` is in, as a one-line chain.
+    pub other_chain: String,
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {

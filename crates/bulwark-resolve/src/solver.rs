@@ -120,9 +120,9 @@ impl<'t, 'a> Solver<'t, 'a> {
             let name = p.name.as_str();
             if let Some(pattern) = name.strip_prefix('?') {
                 let matches: Box<dyn Fn(&Candidate<'_>) -> bool> = match pattern {
-                    "essential" => Box::new(|c| {
-                        c.may_have("\nEssential: yes") && c.fields().essential
-                    }),
+                    "essential" => {
+                        Box::new(|c| c.may_have("\nEssential: yes") && c.fields().essential)
+                    }
                     _ => {
                         let level = pattern
                             .strip_prefix("priority(")
@@ -199,7 +199,11 @@ impl<'t, 'a> Solver<'t, 'a> {
             .collect();
         close.sort_unstable();
         close.dedup();
-        close.into_iter().take(3).map(|(_, k)| k.to_string()).collect()
+        close
+            .into_iter()
+            .take(3)
+            .map(|(_, k)| k.to_string())
+            .collect()
     }
 
     fn is_preferred(&self, name: &str) -> bool {
@@ -282,7 +286,9 @@ impl<'t, 'a> Solver<'t, 'a> {
                     && match (&rel.constraint, v) {
                         (None, _) => true,
                         (Some(_), None) => false,
-                        (Some((op, want)), Some(v)) => op.accepts(version::compare(v, want.as_str())),
+                        (Some((op, want)), Some(v)) => {
+                            op.accepts(version::compare(v, want.as_str()))
+                        }
                     }
             })
     }
@@ -358,7 +364,14 @@ impl<'t, 'a> Solver<'t, 'a> {
         });
     }
 
-    fn record(&mut self, target: Target, parent: u32, field: Field, dep: &Dependency, choice: Option<Choice>) {
+    fn record(
+        &mut self,
+        target: Target,
+        parent: u32,
+        field: Field,
+        dep: &Dependency,
+        choice: Option<Choice>,
+    ) {
         self.edges.push((
             target,
             Edge {
@@ -610,7 +623,10 @@ fn check_conflicts(tables: &Tables<'_>, resolution: &Resolution) -> Result<(), E
             continue;
         };
         let c = tables.get(id);
-        for (field, text) in [("Conflicts", c.fields().conflicts), ("Breaks", c.fields().breaks)] {
+        for (field, text) in [
+            ("Conflicts", c.fields().conflicts),
+            ("Breaks", c.fields().breaks),
+        ] {
             let Some(text) = text else { continue };
             let deps = relation::parse(text).map_err(|source| Error::Relation {
                 package: c.name.to_string(),
@@ -620,7 +636,7 @@ fn check_conflicts(tables: &Tables<'_>, resolution: &Resolution) -> Result<(), E
             })?;
             for rel in deps.iter().flat_map(|d| &d.alternatives) {
                 if let Some(other) = conflicting(tables, resolution, c, rel) {
-                    return Err(Error::Conflict {
+                    return Err(Error::Conflict(Box::new(crate::Conflict {
                         package: c.name.to_string(),
                         field,
                         relation: rel.to_string(),
@@ -628,7 +644,7 @@ fn check_conflicts(tables: &Tables<'_>, resolution: &Resolution) -> Result<(), E
                         other_version: other.version.to_string(),
                         package_chain: resolution.chain_line(c.name),
                         other_chain: resolution.chain_line(other.name),
-                    });
+                    })));
                 }
             }
         }
@@ -660,7 +676,9 @@ fn conflicting<'t, 'a>(
                     && match (&rel.constraint, v) {
                         (None, _) => true,
                         (Some(_), None) => false,
-                        (Some((op, want)), Some(v)) => op.accepts(version::compare(v, want.as_str())),
+                        (Some((op, want)), Some(v)) => {
+                            op.accepts(version::compare(v, want.as_str()))
+                        }
                     }
             })
     })

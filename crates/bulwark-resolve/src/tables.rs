@@ -152,8 +152,7 @@ impl<'a> Tables<'a> {
                 }
                 std::collections::hash_map::Entry::Occupied(mut o) => {
                     let cur = &index.packages[*o.get()];
-                    if version::compare(p.version(), cur.version()) == std::cmp::Ordering::Greater
-                    {
+                    if version::compare(p.version(), cur.version()) == std::cmp::Ordering::Greater {
                         o.insert(i);
                     }
                 }
@@ -170,7 +169,9 @@ impl<'a> Tables<'a> {
             let mut available: Vec<&str> = index
                 .packages
                 .iter()
-                .filter(|p| p.name() == *name && (p.architecture() == arch || p.architecture() == "all"))
+                .filter(|p| {
+                    p.name() == *name && (p.architecture() == arch || p.architecture() == "all")
+                })
                 .map(AvailablePackage::version)
                 .collect();
             available.sort_by(|a, b| version::compare(b, a));
@@ -301,9 +302,13 @@ fn read_provides(stanza: &str) -> Vec<(&str, Option<&str>)> {
     };
     let start = at + "\nProvides:".len();
     let bytes = stanza.as_bytes();
-    let mut end = stanza[start..].find('\n').map_or(stanza.len(), |i| start + i);
+    let mut end = stanza[start..]
+        .find('\n')
+        .map_or(stanza.len(), |i| start + i);
     while end + 1 < bytes.len() && matches!(bytes[end + 1], b' ' | b'\t') {
-        end = stanza[end + 1..].find('\n').map_or(stanza.len(), |i| end + 1 + i);
+        end = stanza[end + 1..]
+            .find('\n')
+            .map_or(stanza.len(), |i| end + 1 + i);
     }
     let mut out = Vec::new();
     for entry in stanza[start..end].split(',') {

@@ -468,13 +468,15 @@ impl Spec {
             return Err(invalid("tag", format!("`{}` is not a valid tag", self.tag)));
         }
         if self.packages.is_empty() {
-            return Err(invalid("packages", "at least one package is required".into()));
+            return Err(invalid(
+                "packages",
+                "at least one package is required".into(),
+            ));
         }
         let pkg_ok = |s: &str| {
             s.len() >= 2
-                && s.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)
-                })
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
         };
         for p in &self.packages {
             if p.name.starts_with('?') {
@@ -538,7 +540,8 @@ impl Spec {
         for f in &self.files {
             check_abs("files.path", &f.path).map_err(|r| invalid("files.path", r))?;
             if let Some(m) = &f.mode {
-                parse_mode(m).ok_or_else(|| invalid("files.mode", format!("`{m}` is not octal")))?;
+                parse_mode(m)
+                    .ok_or_else(|| invalid("files.mode", format!("`{m}` is not octal")))?;
             }
             if let Some(o) = &f.owner {
                 parse_owner(o)
@@ -554,7 +557,8 @@ impl Spec {
                 ));
             }
             if let Some(m) = &p.mode {
-                parse_mode(m).ok_or_else(|| invalid("paths.mode", format!("`{m}` is not octal")))?;
+                parse_mode(m)
+                    .ok_or_else(|| invalid("paths.mode", format!("`{m}` is not octal")))?;
             }
             if let Some(o) = &p.owner {
                 parse_owner(o)
@@ -790,7 +794,10 @@ environment:
     fn rejects_bad_values() {
         for (text, needle) in [
             ("name: x\nrepositories: hots\npackages: [a1]\n", "hots"),
-            ("name: x\nrepositories: host\npackages: []\n", "at least one"),
+            (
+                "name: x\nrepositories: host\npackages: []\n",
+                "at least one",
+            ),
             ("name: X!\nrepositories: host\npackages: [a1]\n", "name"),
             (
                 "name: x\nrepositories: host\npackages: [a1]\nfiles: [{source: a, path: rel}]\n",

@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use bulwark_cache::Cache;
-use bulwark_repo::{PackageIndex, Source};
+use bulwark_repo::Source;
 use bulwark_spec::Spec;
 
-use crate::lockfile::{self, Inputs, LockedPackage, LockedRepository, Lockfile};
+use crate::lockfile::{self, Inputs, LockedExclusion, LockedPackage, LockedRepository, Lockfile};
 use crate::printer::Printer;
 use crate::progress;
 use crate::target::ImageRef;
 
 /// Bumped whenever the layer bytes for the same inputs would change.
-const LAYER_FORMAT: &str = "bulwark-layer-v1";
+const LAYER_FORMAT: &str = "bulwark-layer-v2";
 
 /// One package chosen for one platform, wherever the choice came from
 /// (a fresh resolution or the lockfile).
@@ -73,7 +73,11 @@ fn architectures(spec: &Spec) -> Vec<String> {
 }
 
 /// Resolves the spec fresh from its signed repositories.
-pub fn resolve_plan(spec: &Spec, cache: &Cache, printer: &Printer) -> Result<(Plan, Vec<Resolved>)> {
+pub fn resolve_plan(
+    spec: &Spec,
+    cache: &Cache,
+    printer: &Printer,
+) -> Result<(Plan, Vec<Resolved>)> {
     let sources = bulwark_repo::resolve_spec(spec, &bulwark_repo::apt_root())?;
     let mut repositories: Vec<LockedRepository> = Vec::new();
     let mut platforms = Vec::new();
@@ -120,18 +124,28 @@ pub fn resolve_plan(spec: &Spec, cache: &Cache, printer: &Printer) -> Result<(Pl
                 version: pkg.version().to_string(),
                 architecture: pkg.architecture().to_string(),
                 url: pkg.url().ok_or_else(|| missing("Filename"))?,
-                path: pkg.filename().ok_or_else(|| missing("Filename"))?.to_string(),
+                path: pkg
+                    .filename()
+                    .ok_or_else(|| missing("Filename"))?
+                    .to_string(),
                 size: pkg.size().ok_or_else(|| missing("Size"))?,
                 sha256: pkg.sha256().ok_or_else(|| missing("SHA256"))?.to_string(),
                 repository,
             });
         }
-        let excluded = resolution
-            .excluded()
+        // Every exclusion of the spec, with what it stood in for (nothing,
+        // when no selected package depended on it).
+        let excluded = spec
+            .exclude
             .iter()
-            .map(|e| {
-                let by = e.depended_on_by.iter().map(|edge| edge.to_string()).collect();
-                (e.name.clone(), e.reason.clone(), by)
+            .map(|x| {
+                let by = resolution
+                    .excluded()
+                    .iter()
+                    .filter(|e| e.name == x.name)
+                    .flat_map(|e| e.depended_on_by.iter().map(|edge| edge.to_string()))
+                    .collect();
+                (x.name.clone(), x.reason.clone(), by)
             })
             .collect();
         platforms.push(PlatformPlan {
@@ -141,7 +155,6 @@ pub fn resolve_plan(spec: &Spec, cache: &Cache, printer: &Printer) -> Result<(Pl
         });
         resolutions.push(Resolved {
             architecture: arch,
-            index,
             resolution,
         });
     }
@@ -157,7 +170,6 @@ pub fn resolve_plan(spec: &Spec, cache: &Cache, printer: &Printer) -> Result<(Pl
 /// A fresh resolution, kept for `explain`.
 pub struct Resolved {
     pub architecture: String,
-    pub index: PackageIndex,
     pub resolution: bulwark_resolve::Resolution,
 }
 
@@ -209,10 +221,23 @@ fn plan_from_lock(spec: &Spec, lock: &Lockfile, lock_path: &Path) -> Result<Plan
                 lock_path.display()
             );
         }
+        let excluded = spec
+            .exclude
+            .iter()
+            .map(|x| {
+                let by = lock
+                    .excluded
+                    .iter()
+                    .filter(|e| e.platform == arch && e.name == x.name)
+                    .flat_map(|e| e.required_by.iter().cloned())
+                    .collect();
+                (x.name.clone(), x.reason.clone(), by)
+            })
+            .collect();
         platforms.push(PlatformPlan {
             architecture: arch,
             packages,
-            excluded: Vec::new(),
+            excluded,
         });
     }
     Ok(Plan {
@@ -223,7 +248,11 @@ fn plan_from_lock(spec: &Spec, lock: &Lockfile, lock_path: &Path) -> Result<Plan
 
 /// Turns a plan into a lockfile.
 pub fn lockfile_of(spec: &Spec, plan: &Plan) -> Lockfile {
-    let archs: Vec<String> = plan.platforms.iter().map(|p| p.architecture.clone()).collect();
+    let archs: Vec<String> = plan
+        .platforms
+        .iter()
+        .map(|p| p.architecture.clone())
+        .collect();
     let mut packages = Vec::new();
     for platform in &plan.platforms {
         for c in &platform.packages {
@@ -239,11 +268,23 @@ pub fn lockfile_of(spec: &Spec, plan: &Plan) -> Lockfile {
             });
         }
     }
+    let excluded = plan
+        .platforms
+        .iter()
+        .flat_map(|p| {
+            p.excluded.iter().map(|(name, _, by)| LockedExclusion {
+                name: name.clone(),
+                platform: p.architecture.clone(),
+                required_by: by.clone(),
+            })
+        })
+        .collect();
     Lockfile {
         version: lockfile::FORMAT_VERSION,
         inputs: Inputs::of(spec, &archs),
         repositories: plan.repositories.clone(),
         packages,
+        excluded,
     }
 }
 
@@ -368,7 +409,9 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
 
 fn output_target(spec: &Spec, opts: &BuildOptions) -> Result<(bulwark_emit::Target, String)> {
     let output = match opts.output {
-        Some(o) => ImageRef::parse_output(o).map_err(|e| anyhow::anyhow!("invalid --output: {e}"))?,
+        Some(o) => {
+            ImageRef::parse_output(o).map_err(|e| anyhow::anyhow!("invalid --output: {e}"))?
+        }
         None => ImageRef::Oci {
             dir: PathBuf::from("out").join(&spec.name),
             tag: None,
@@ -428,8 +471,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn package_input(c: &Chosen, deb: &Path) -> Result<(bulwark_assemble::PackageInput, u64)> {
     let archive = bulwark_deb::deb::DebArchive::open(deb)?;
     let control = archive.control()?.control;
-    let paragraph = bulwark_deb::Paragraph::parse_single(&control)
-        .with_context(|| format!("package `{}`: malformed control file in `{}`", c.name, deb.display()))?;
+    let paragraph = bulwark_deb::Paragraph::parse_single(&control).with_context(|| {
+        format!(
+            "package `{}`: malformed control file in `{}`",
+            c.name,
+            deb.display()
+        )
+    })?;
     let field = |name: &str| paragraph.get(name).unwrap_or_default().to_string();
     if field("Package") != c.name || field("Version") != c.version {
         bail!(
@@ -517,8 +565,12 @@ fn assemble_platform(
                 Some((c, path))
             });
         let (entry, path) = match cached {
-            Some(hit) => hit,
+            Some(hit) => {
+                printer.verbose(format!("layer `{}`: cached", plan.label));
+                hit
+            }
             None => {
+                printer.verbose(format!("layer `{}`: unpacking", plan.label));
                 let (tar, facts) = bulwark_assemble::package_layer(plan, &inputs, &options)?;
                 let (entry, path) = store_layer(&tar.path, compression, work, cache, facts)?;
                 cache.put_record("layer", &key, &serde_json::to_vec(&entry)?)?;
@@ -547,7 +599,8 @@ fn assemble_platform(
     }
     let created = epoch;
     let (system_tar, report) = bulwark_assemble::system_layer(&all_facts, spec, &options)?;
-    let (sys_entry, sys_path) = store_layer(&system_tar.path, compression, work, cache, Vec::new())?;
+    let (sys_entry, sys_path) =
+        store_layer(&system_tar.path, compression, work, cache, Vec::new())?;
     layers.push(bulwark_emit::LayerBlob {
         path: sys_path,
         digest: sys_entry.digest,
@@ -556,7 +609,8 @@ fn assemble_platform(
         media_type: sys_entry.media_type,
     });
     history.push(bulwark_emit::History {
-        created_by: "bulwark: system files (accounts, CA bundle, alternatives, dpkg database)".into(),
+        created_by: "bulwark: system files (accounts, CA bundle, alternatives, dpkg database)"
+            .into(),
         comment: None,
         empty_layer: false,
     });
@@ -669,13 +723,32 @@ fn store_layer(
 }
 
 /// `bulwark lock`: resolves and writes the lockfile; returns the changes.
-pub fn lock(spec_path: &Path, update: Option<&[String]>, cache: &Cache, printer: &Printer) -> Result<(PathBuf, Vec<String>)> {
+pub fn lock(
+    spec_path: &Path,
+    update: Option<&[String]>,
+    cache: &Cache,
+    printer: &Printer,
+) -> Result<(PathBuf, Vec<String>)> {
     let spec = Spec::load(spec_path)?;
     let lock_path = lockfile::path_for(spec_path);
-    let old = if lock_path.exists() { Some(Lockfile::read(&lock_path)?) } else { None };
+    let old = if lock_path.exists() {
+        Some(Lockfile::read(&lock_path)?)
+    } else {
+        None
+    };
     if let (Some(old), None) = (&old, update) {
-        if old.inputs.drift(&Inputs::of(&spec, &architectures(&spec))).is_empty() {
-            printer.status("Kept", format!("`{}` (matches the spec; use --update to re-resolve)", lock_path.display()));
+        if old
+            .inputs
+            .drift(&Inputs::of(&spec, &architectures(&spec)))
+            .is_empty()
+        {
+            printer.status(
+                "Kept",
+                format!(
+                    "`{}` (matches the spec; use --update to re-resolve)",
+                    lock_path.display()
+                ),
+            );
             return Ok((lock_path, Vec::new()));
         }
     }
@@ -686,7 +759,10 @@ pub fn lock(spec_path: &Path, update: Option<&[String]>, cache: &Cache, printer:
             keep_unnamed(old, &mut new, names)?;
         }
     }
-    let changes = old.as_ref().map(|o| lockfile::changes(o, &new)).unwrap_or_default();
+    let changes = old
+        .as_ref()
+        .map(|o| lockfile::changes(o, &new))
+        .unwrap_or_default();
     new.write(&lock_path)?;
     Ok((lock_path, changes))
 }
@@ -696,7 +772,8 @@ pub fn lock(spec_path: &Path, update: Option<&[String]>, cache: &Cache, printer:
 fn keep_unnamed(old: &Lockfile, new: &mut Lockfile, names: &[String]) -> Result<()> {
     let named: BTreeSet<&str> = names.iter().map(String::as_str).collect();
     for n in &named {
-        if !new.packages.iter().any(|p| p.name == *n) && !old.packages.iter().any(|p| p.name == *n) {
+        if !new.packages.iter().any(|p| p.name == *n) && !old.packages.iter().any(|p| p.name == *n)
+        {
             bail!("`{n}` is not a package of this spec's lockfile");
         }
     }
@@ -728,7 +805,13 @@ fn keep_unnamed(old: &Lockfile, new: &mut Lockfile, names: &[String]) -> Result<
 }
 
 /// `bulwark explain`.
-pub fn explain(spec_path: &Path, package: &str, arch: Option<&str>, cache: &Cache, printer: &Printer) -> Result<String> {
+pub fn explain(
+    spec_path: &Path,
+    package: &str,
+    arch: Option<&str>,
+    cache: &Cache,
+    printer: &Printer,
+) -> Result<String> {
     let mut spec = Spec::load(spec_path)?;
     if let Some(a) = arch {
         spec.architectures = vec![a.to_string()];

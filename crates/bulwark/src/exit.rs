@@ -30,20 +30,23 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             return trust_code(source);
         }
         if let Some(e) = cause.downcast_ref::<bulwark_repo::Error>() {
-            if matches!(e, bulwark_repo::Error::Index { reason, .. } if reason.contains("SHA-256") || reason.contains("size")) {
+            if matches!(e, bulwark_repo::Error::Index { reason, .. } if reason.contains("SHA-256") || reason.contains("size"))
+            {
                 return DIGEST_MISMATCH;
             }
         }
         match cause.downcast_ref::<bulwark_fetch::Error>() {
-            Some(bulwark_fetch::Error::DigestMismatch { .. } | bulwark_fetch::Error::SizeMismatch { .. }) => {
-                return DIGEST_MISMATCH
-            }
+            Some(
+                bulwark_fetch::Error::DigestMismatch { .. }
+                | bulwark_fetch::Error::SizeMismatch { .. },
+            ) => return DIGEST_MISMATCH,
             Some(_) | None => {}
         }
         match cause.downcast_ref::<bulwark_cache::Error>() {
-            Some(bulwark_cache::Error::DigestMismatch { .. } | bulwark_cache::Error::SizeMismatch { .. }) => {
-                return DIGEST_MISMATCH
-            }
+            Some(
+                bulwark_cache::Error::DigestMismatch { .. }
+                | bulwark_cache::Error::SizeMismatch { .. },
+            ) => return DIGEST_MISMATCH,
             Some(_) | None => {}
         }
     }

@@ -67,8 +67,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         }
         Command::Lock(args) => {
             let cache = open_cache(&cli)?;
-            let (path, changes) =
-                build::lock(&args.spec, args.update.as_deref(), &cache, printer)?;
+            let (path, changes) = build::lock(&args.spec, args.update.as_deref(), &cache, printer)?;
             match printer.format() {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
                     &serde_json::json!({"lockfile": path, "changes": changes}),

@@ -31,6 +31,21 @@ pub struct Lockfile {
     /// Every package of every image platform.
     #[serde(default, rename = "package")]
     pub packages: Vec<LockedPackage>,
+    /// What each `exclude` of the spec stood in for, per platform.
+    #[serde(default, rename = "excluded")]
+    pub excluded: Vec<LockedExclusion>,
+}
+
+/// An excluded package and the dependencies it was taken to satisfy.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LockedExclusion {
+    /// The excluded name.
+    pub name: String,
+    /// The image platform.
+    pub platform: String,
+    /// The dependencies it satisfied, `parent Field: dependency`.
+    pub required_by: Vec<String>,
 }
 
 /// The resolution inputs of a spec.
@@ -79,10 +94,14 @@ impl Inputs {
             let old: BTreeSet<_> = old.iter().collect();
             let new: BTreeSet<_> = new.iter().collect();
             for added in new.difference(&old) {
-                out.push(format!("{what}: + {added} (in the spec, not in the lockfile)"));
+                out.push(format!(
+                    "{what}: + {added} (in the spec, not in the lockfile)"
+                ));
             }
             for removed in old.difference(&new) {
-                out.push(format!("{what}: - {removed} (in the lockfile, not in the spec)"));
+                out.push(format!(
+                    "{what}: - {removed} (in the lockfile, not in the spec)"
+                ));
             }
         };
         set_diff("packages", &self.packages, &now.packages);
@@ -152,8 +171,13 @@ impl Lockfile {
     pub fn read(path: &Path) -> Result<Lockfile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read lockfile `{}`", path.display()))?;
-        let lock: Lockfile = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid lockfile `{}`: {}", path.display(), one_line(&e.to_string())))?;
+        let lock: Lockfile = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid lockfile `{}`: {}",
+                path.display(),
+                one_line(&e.to_string())
+            )
+        })?;
         if lock.version != FORMAT_VERSION {
             anyhow::bail!(
                 "lockfile `{}` has format version {}, this bulwark reads version {FORMAT_VERSION}",
@@ -205,7 +229,10 @@ impl Lockfile {
     }
 
     /// The packages of one platform.
-    pub fn packages_for<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a LockedPackage> {
+    pub fn packages_for<'a>(
+        &'a self,
+        platform: &'a str,
+    ) -> impl Iterator<Item = &'a LockedPackage> {
         self.packages.iter().filter(move |p| p.platform == platform)
     }
 }
@@ -241,7 +268,12 @@ pub fn changes(old: &Lockfile, new: &Lockfile) -> Vec<String> {
 
 fn one_line(s: &str) -> String {
     let mut out = String::new();
-    for (i, l) in s.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+    for (i, l) in s
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         if i > 0 {
             out.push_str("; ");
         }
@@ -281,6 +313,11 @@ mod tests {
                 size: 70000,
                 sha256: "ab".repeat(32),
             }],
+            excluded: vec![LockedExclusion {
+                name: "awk".into(),
+                platform: "amd64".into(),
+                required_by: vec!["base-files Pre-Depends: awk".into()],
+            }],
         }
     }
 
@@ -313,7 +350,10 @@ mod tests {
 
     #[test]
     fn lock_path_replaces_extension() {
-        assert_eq!(path_for(Path::new("ex/python.yaml")), Path::new("ex/python.lock"));
+        assert_eq!(
+            path_for(Path::new("ex/python.yaml")),
+            Path::new("ex/python.lock")
+        );
     }
 
     #[test]

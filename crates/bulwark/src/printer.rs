@@ -54,8 +54,7 @@ impl Printer {
 
     /// The one-line error for a failed command.
     pub fn error(&self, err: &anyhow::Error) {
-        let text = format!("{err:#}").replace('\n', " ");
-        self.stderr_line(&format!("error: {text}"));
+        self.stderr_line(&format!("error: {}", one_line(err)));
     }
 
     /// Data for stdout (a digest, a JSON document).
@@ -92,9 +91,11 @@ impl Printer {
             Some(mp) => {
                 let bar = mp.add(ProgressBar::new(total));
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 );
                 bar.set_prefix(label.to_string());
                 bar
@@ -103,7 +104,10 @@ impl Printer {
         }
     }
 
-    #[expect(clippy::print_stderr, reason = "the printer is the one place that writes to stderr")]
+    #[expect(
+        clippy::print_stderr,
+        reason = "the printer is the one place that writes to stderr"
+    )]
     fn stderr_line(&self, line: &str) {
         match &self.progress {
             Some(mp) => {
@@ -111,5 +115,47 @@ impl Printer {
             }
             None => eprintln!("{line}"),
         }
+    }
+}
+
+/// An error and its causes on one line, `outer: inner: …`, leaving out a
+/// cause whose text the line already holds (errors that print their source).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer names `x`: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn one_line_drops_repeated_causes() {
+        let err = anyhow::Error::new(Outer {
+            source: std::io::Error::other("inner cause"),
+        })
+        .context("while building");
+        assert_eq!(
+            one_line(&err),
+            "while building: outer names `x`: inner cause"
+        );
+        let plain = anyhow::anyhow!("a\nb").context("top");
+        assert_eq!(one_line(&plain), "top: a b");
     }
 }

@@ -87,8 +87,12 @@ fn umoci_unpack(layout: &Path, into: &Path) -> PathBuf {
 }
 
 fn chroot(rootfs: &Path, user: &str, argv: &[&str]) -> String {
-    let mut c = Command::new("chroot");
-    c.arg(format!("--userspec={user}")).arg(rootfs).args(argv).env_clear().env("PATH", "/usr/bin:/bin");
+    let mut c = Command::new("/usr/sbin/chroot");
+    c.arg(format!("--userspec={user}"))
+        .arg(rootfs)
+        .args(argv)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
     run(&mut c, &format!("chroot {argv:?}"))
 }
 
@@ -103,14 +107,22 @@ fn python_image_runs_as_nonroot_with_ssl_json_sqlite() {
     let bundle = umoci_unpack(&layout, tmp.path());
     let rootfs = bundle.join("rootfs");
     let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
     assert_eq!(config["process"]["user"]["uid"], 65532);
     let out = chroot(
         &rootfs,
         "65532:65532",
-        &["/usr/bin/python3", "-c", "import ssl, json, sqlite3, os; print(ssl.OPENSSL_VERSION, os.getuid())"],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import ssl, json, sqlite3, os; print(ssl.OPENSSL_VERSION, os.getuid())",
+        ],
     );
-    assert!(out.contains("OpenSSL 3") && out.trim().ends_with("65532"), "{out}");
+    assert!(
+        out.contains("OpenSSL 3") && out.trim().ends_with("65532"),
+        "{out}"
+    );
     // The CA bundle is usable by OpenSSL through Python.
     let out = chroot(
         &rootfs,
@@ -120,11 +132,18 @@ fn python_image_runs_as_nonroot_with_ssl_json_sqlite() {
     assert!(out.trim().parse::<u32>().unwrap() > 100, "{out}");
     // Scanners' view: status.d stanzas with md5sums, no status file.
     assert!(rootfs.join("var/lib/dpkg/status.d/python3").is_file());
-    assert!(rootfs.join("var/lib/dpkg/status.d/python3.md5sums").is_file());
+    assert!(rootfs
+        .join("var/lib/dpkg/status.d/python3.md5sums")
+        .is_file());
     assert!(!rootfs.join("var/lib/dpkg/status").exists());
     // passwd has the nonroot account.
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
-    assert!(passwd.lines().any(|l| l.starts_with("nonroot:x:65532:65532:")), "{passwd}");
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("nonroot:x:65532:65532:")),
+        "{passwd}"
+    );
 }
 
 #[test]
@@ -141,15 +160,51 @@ fn static_image_has_no_libc_and_a_real_ca_bundle() {
     assert!(rootfs.join("etc/os-release").exists());
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(layout.join("blobs/sha256").join(digest)).unwrap(),
     )
     .unwrap();
-    let excluded = manifest["annotations"]["dev.bulwark.excluded"].as_str().unwrap();
-    assert!(excluded.contains("libc6") && excluded.contains("awk"), "{excluded}");
-    let repos = manifest["annotations"]["dev.bulwark.repositories"].as_str().unwrap();
+    let excluded = manifest["annotations"]["dev.bulwark.excluded"]
+        .as_str()
+        .unwrap();
+    assert!(
+        excluded.contains("libc6") && excluded.contains("awk"),
+        "{excluded}"
+    );
+    let repos = manifest["annotations"]["dev.bulwark.repositories"]
+        .as_str()
+        .unwrap();
     assert!(repos.contains("bookworm-security"), "{repos}");
+
+    // Locked, the same image: same packages, same exclusion records.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("static.yaml");
+    std::fs::copy(root().join("examples/static.yaml"), &spec).unwrap();
+    run(
+        &mut bulwark(&["lock", "-q", spec.to_str().unwrap()]),
+        "lock static",
+    );
+    let target = |name: &str| format!("oci:{}:test", dir.path().join(name).display());
+    let unlocked = run(
+        &mut bulwark(&["build", "-q", spec.to_str().unwrap(), "-o", &target("a")]),
+        "build",
+    );
+    let locked = run(
+        &mut bulwark(&[
+            "build",
+            "-q",
+            "--locked",
+            spec.to_str().unwrap(),
+            "-o",
+            &target("b"),
+        ]),
+        "build --locked",
+    );
+    assert_eq!(unlocked, locked);
 }
 
 #[test]
@@ -163,7 +218,11 @@ fn base_builds_reproducibly_and_runs_in_crun() {
     let config_path = bundle.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["process"]["args"] = serde_json::json!(["/usr/lib64/ld-linux-x86-64.so.2", "--list", "/usr/lib/x86_64-linux-gnu/libssl.so.3"]);
+    config["process"]["args"] = serde_json::json!([
+        "/usr/lib64/ld-linux-x86-64.so.2",
+        "--list",
+        "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    ]);
     config["process"]["terminal"] = serde_json::json!(false);
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
     let id = format!("bulwark-live-{}", std::process::id());
@@ -184,15 +243,32 @@ fn essential_image_has_a_working_userland() {
     let (layout, _) = build_example("essential", tmp.path(), &[]);
     let bundle = umoci_unpack(&layout, tmp.path());
     let rootfs = bundle.join("rootfs");
-    let out = chroot(&rootfs, "0:0", &["/bin/sh", "-c", "echo hi | awk '{print $1 \"-awk\"}'; id -un; ls /usr/bin | wc -l"]);
+    let out = chroot(
+        &rootfs,
+        "0:0",
+        &[
+            "/bin/sh",
+            "-c",
+            "echo hi | awk '{print $1 \"-awk\"}'; id -un; ls /usr/bin | wc -l",
+        ],
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "hi-awk", "{out}");
     assert_eq!(lines[1], "root", "{out}");
     assert!(lines[2].trim().parse::<u32>().unwrap() > 100, "{out}");
     // usr-is-merged, not usrmerge (which pulls perl).
     assert!(rootfs.join("var/lib/dpkg/status.d/usr-is-merged").exists());
-    assert!(!rootfs.join("usr/bin/perl").exists());
-    let out = chroot(&rootfs, "65532:65532", &["/bin/sh", "-c", "id -u; touch /home/nonroot/x && echo writable"]);
+    assert!(!rootfs.join("var/lib/dpkg/status.d/usrmerge").exists());
+    assert!(!rootfs.join("var/lib/dpkg/status.d/perl").exists());
+    let out = chroot(
+        &rootfs,
+        "65532:65532",
+        &[
+            "/bin/sh",
+            "-c",
+            "id -u; touch /home/nonroot/x && echo writable",
+        ],
+    );
     assert_eq!(out.lines().collect::<Vec<_>>(), ["65532", "writable"]);
 }
 
@@ -201,15 +277,33 @@ fn multi_arch_index_and_zstd() {
     let tmp = tempfile::tempdir().unwrap();
     // A copy of static with two architectures and zstd layers.
     let spec = std::fs::read_to_string(root().join("examples/static.yaml")).unwrap();
-    let spec = spec.replace("name: static", "name: static-multi\narchitectures: [amd64, arm64]\ncompression: zstd");
+    let spec = spec.replace(
+        "name: static",
+        "name: static-multi\narchitectures: [amd64, arm64]\ncompression: zstd",
+    );
     let spec_path = tmp.path().join("static-multi.yaml");
     std::fs::write(&spec_path, spec).unwrap();
     let out = tmp.path().join("img");
     let target = format!("oci:{}:test", out.display());
-    run(&mut bulwark(&["build", spec_path.to_str().unwrap(), "-o", &target, "--quiet"]), "build multi");
-    let raw = run(Command::new("skopeo").args(["inspect", "--raw", &target]), "skopeo inspect --raw");
+    run(
+        &mut bulwark(&[
+            "build",
+            spec_path.to_str().unwrap(),
+            "-o",
+            &target,
+            "--quiet",
+        ]),
+        "build multi",
+    );
+    let raw = run(
+        Command::new("skopeo").args(["inspect", "--raw", &target]),
+        "skopeo inspect --raw",
+    );
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let archs: BTreeSet<&str> = index["manifests"]
         .as_array()
         .unwrap()
@@ -224,7 +318,27 @@ fn multi_arch_index_and_zstd() {
         );
         let info: serde_json::Value = serde_json::from_str(&info).unwrap();
         assert_eq!(info["Architecture"], arch);
-        assert!(info["LayersData"][0]["MIMEType"].as_str().unwrap().ends_with("zstd"));
+        // The platform's manifest, read from the layout, has zstd layers.
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["platform"]["architecture"] == arch)
+            .unwrap();
+        let digest = entry["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("blobs/sha256").join(digest)).unwrap(),
+        )
+        .unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            assert_eq!(
+                layer["mediaType"],
+                "application/vnd.oci.image.layer.v1.tar+zstd"
+            );
+        }
         // skopeo can read every zstd layer (it verifies digests while copying).
         let copy = tmp.path().join(format!("copy-{arch}"));
         run(
@@ -245,7 +359,13 @@ fn multi_arch_index_and_zstd() {
 fn apt_simulate(packages: &[&str]) -> BTreeSet<String> {
     let state = tempfile::tempdir().unwrap();
     let s = state.path();
-    for d in ["etc/apt/sources.list.d", "etc/apt/preferences.d", "var/lib/apt/lists/partial", "var/cache/apt/archives/partial", "var/lib/dpkg"] {
+    for d in [
+        "etc/apt/sources.list.d",
+        "etc/apt/preferences.d",
+        "var/lib/apt/lists/partial",
+        "var/cache/apt/archives/partial",
+        "var/lib/dpkg",
+    ] {
         std::fs::create_dir_all(s.join(d)).unwrap();
     }
     std::fs::write(s.join("var/lib/dpkg/status"), "").unwrap();
@@ -256,26 +376,40 @@ fn apt_simulate(packages: &[&str]) -> BTreeSet<String> {
         if path.extension().is_some_and(|e| e == "sources") {
             let text = std::fs::read_to_string(&path).unwrap();
             for para in text.split("\n\n") {
-                if para.contains("Suites:") && para.lines().any(|l| l.starts_with("Suites:") && l.contains("bookworm")) && para.contains("debian-archive-keyring") {
+                if para.contains("Suites:")
+                    && para
+                        .lines()
+                        .any(|l| l.starts_with("Suites:") && l.contains("bookworm"))
+                    && para.contains("debian-archive-keyring")
+                {
                     sources.push_str(para.trim());
                     sources.push_str("\n\n");
                 }
             }
         }
     }
-    assert!(!sources.is_empty(), "the host has no Debian bookworm source");
+    assert!(
+        !sources.is_empty(),
+        "the host has no Debian bookworm source"
+    );
     // bulwark's examples use bookworm and bookworm-security only.
     let sources = sources.replace(" bookworm-updates", "");
     std::fs::write(s.join("etc/apt/sources.list.d/debian.sources"), sources).unwrap();
     let opts = [
         format!("-oDir={}", s.display()),
-        format!("-oDir::State::status={}", s.join("var/lib/dpkg/status").display()),
+        format!(
+            "-oDir::State::status={}",
+            s.join("var/lib/dpkg/status").display()
+        ),
         "-oDir::Etc::trusted=/etc/apt/trusted.gpg".into(),
         "-oDir::Etc::trustedparts=/etc/apt/trusted.gpg.d".into(),
         "-oAPT::Architecture=amd64".into(),
         "-oDebug::NoLocking=1".into(),
     ];
-    run(Command::new("apt-get").args(&opts).args(["update", "-qq"]), "apt-get update");
+    run(
+        Command::new("apt-get").args(&opts).args(["update", "-qq"]),
+        "apt-get update",
+    );
     let out = run(
         Command::new("apt-get")
             .args(&opts)
@@ -293,8 +427,13 @@ fn resolved_set(spec: &Path) -> BTreeSet<String> {
     let lock_dir = tempfile::tempdir().unwrap();
     let copy = lock_dir.path().join("spec.yaml");
     std::fs::copy(spec, &copy).unwrap();
-    run(&mut bulwark(&["lock", copy.to_str().unwrap(), "--quiet"]), "bulwark lock");
-    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(lock_dir.path().join("spec.lock")).unwrap()).unwrap();
+    run(
+        &mut bulwark(&["lock", copy.to_str().unwrap(), "--quiet"]),
+        "bulwark lock",
+    );
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(lock_dir.path().join("spec.lock")).unwrap())
+            .unwrap();
     lock["package"]
         .as_array()
         .unwrap()
@@ -315,17 +454,36 @@ fn python_closure_matches_apt() {
 #[test]
 fn base_closure_differs_from_apt_only_by_exclusions() {
     let ours = resolved_set(&root().join("examples/base.yaml"));
-    let apt = apt_simulate(&["base-files", "netbase", "tzdata", "media-types", "ca-certificates", "libc6", "libssl3"]);
+    let apt = apt_simulate(&[
+        "base-files",
+        "netbase",
+        "tzdata",
+        "media-types",
+        "ca-certificates",
+        "libc6",
+        "libssl3",
+    ]);
     let only_apt: BTreeSet<_> = apt.difference(&ours).cloned().collect();
     let only_ours: BTreeSet<_> = ours.difference(&apt).cloned().collect();
-    assert!(only_ours.is_empty(), "bulwark has packages apt would not install: {only_ours:?}");
+    assert!(
+        only_ours.is_empty(),
+        "bulwark has packages apt would not install: {only_ours:?}"
+    );
     // Each difference is an `exclude` of the spec (awk is provided by mawk).
     assert_eq!(
         only_apt,
-        BTreeSet::from(["mawk".to_string(), "openssl".to_string(), "debconf".to_string()]),
+        BTreeSet::from([
+            "mawk".to_string(),
+            "openssl".to_string(),
+            "debconf".to_string()
+        ]),
     );
     let explain = run(
-        &mut bulwark(&["explain", root().join("examples/base.yaml").to_str().unwrap(), "libssl3"]),
+        &mut bulwark(&[
+            "explain",
+            root().join("examples/base.yaml").to_str().unwrap(),
+            "libssl3",
+        ]),
         "explain",
     );
     assert!(explain.contains("requested"), "{explain}");
@@ -336,19 +494,30 @@ fn rootless_build_gives_the_same_digest() {
     // An unprivileged user with its own cache builds static; root builds it too.
     let tmp = tempfile::tempdir().unwrap();
     let user = "bulwark-test";
-    let _ = Command::new("useradd").args(["--system", "--no-create-home", user]).output();
+    let _ = Command::new("useradd")
+        .args(["--system", "--no-create-home", user])
+        .output();
     let dir = tmp.path().join("rootless");
     std::fs::create_dir_all(&dir).unwrap();
-    run(Command::new("chown").args([&format!("{user}:"), dir.to_str().unwrap()]), "chown");
+    run(
+        Command::new("chown").args([&format!("{user}:"), dir.to_str().unwrap()]),
+        "chown",
+    );
     // The user needs to read the spec and run the binary.
-    run(Command::new("chmod").args(["a+rx", tmp.path().to_str().unwrap()]), "chmod");
+    run(
+        Command::new("chmod").args(["a+rx", tmp.path().to_str().unwrap()]),
+        "chmod",
+    );
     let spec = dir.join("static.yaml");
     std::fs::copy(root().join("examples/static.yaml"), &spec).unwrap();
     let bin = dir.join("bulwark");
     std::fs::copy(env!("CARGO_BIN_EXE_bulwark"), &bin).unwrap();
     let target = format!("oci:{}:test", dir.join("img").display());
     let out = run(
-        Command::new("runuser").args(["-u", user, "--"]).arg("env").arg(format!("HOME={}", dir.display()))
+        Command::new("runuser")
+            .args(["-u", user, "--"])
+            .arg("env")
+            .arg(format!("HOME={}", dir.display()))
             .arg(format!("BULWARK_CACHE_DIR={}", dir.join("cache").display()))
             .arg("SOURCE_DATE_EPOCH=1700000000")
             .arg(&bin)
@@ -357,4 +526,125 @@ fn rootless_build_gives_the_same_digest() {
     );
     let (_, as_root) = build_example("static", &tmp.path().join("root"), &[]);
     assert_eq!(out.trim(), as_root, "rootless and root builds differ");
+}
+
+/// The host's Debian mirror URIs (main archive, security), from its APT
+/// sources; never written into the repository.
+fn host_debian_uris() -> (String, String) {
+    let mut main = None;
+    let mut security = None;
+    for entry in std::fs::read_dir("/etc/apt/sources.list.d").unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        for para in text.split("\n\n") {
+            let field = |name: &str| {
+                para.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_string())
+            };
+            let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) else {
+                continue;
+            };
+            if suites.split_whitespace().any(|s| s == "bookworm") {
+                main.get_or_insert(uris.clone());
+            }
+            if suites.split_whitespace().any(|s| s == "bookworm-security") {
+                security.get_or_insert(uris);
+            }
+        }
+    }
+    (
+        main.expect("no host source for bookworm"),
+        security.expect("no host source for bookworm-security"),
+    )
+}
+
+#[test]
+fn native_script_effects_match_an_mmdebstrap_tree() {
+    // The same packages, installed by mmdebstrap with dpkg and every
+    // maintainer script, and by bulwark without any.
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = "name: effects\nrepositories:\n  - host: bookworm\n  - host: bookworm-security\npackages: [\"?essential\", ca-certificates, netbase]\nprefer: [usrmerge]\n";
+    let spec_path = tmp.path().join("effects.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let layout = tmp.path().join("img");
+    run(
+        &mut bulwark(&[
+            "build",
+            "-q",
+            spec_path.to_str().unwrap(),
+            "-o",
+            &format!("oci:{}:test", layout.display()),
+        ]),
+        "bulwark build",
+    );
+    let ours = umoci_unpack(&layout, tmp.path()).join("rootfs");
+
+    let (main, security) = host_debian_uris();
+    let theirs = tmp.path().join("mmdebstrap");
+    run(
+        Command::new("mmdebstrap")
+            .args([
+                "--quiet",
+                "--mode=root",
+                "--variant=essential",
+                "--include=ca-certificates,netbase",
+                "bookworm",
+            ])
+            .arg(&theirs)
+            .arg(format!("deb {main} bookworm main"))
+            .arg(format!("deb {security} bookworm-security main"))
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+        "mmdebstrap",
+    );
+    for file in [
+        "etc/ssl/certs/ca-certificates.crt",
+        "etc/ca-certificates.conf",
+        "etc/passwd",
+        "etc/group",
+        "etc/hosts",
+        "etc/profile",
+    ] {
+        let a = std::fs::read(ours.join(file)).unwrap_or_else(|e| panic!("bulwark's {file}: {e}"));
+        let b =
+            std::fs::read(theirs.join(file)).unwrap_or_else(|e| panic!("mmdebstrap's {file}: {e}"));
+        assert!(a == b, "{file} differs from mmdebstrap's");
+    }
+    // /etc/shells: the same shells. The order differs by design: mmdebstrap
+    // runs debianutils' update-shells before usrmerge converts the tree, so
+    // it lists every /bin shell before the /usr/bin ones; on a tree that is
+    // merged from the start (bulwark's), update-shells interleaves them.
+    let shells = |root: &Path| -> BTreeSet<String> {
+        std::fs::read_to_string(root.join("etc/shells"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(shells(&ours), shells(&theirs));
+    // The certificate directory: the same names, and the same link targets.
+    let links = |root: &Path| -> BTreeSet<(String, String)> {
+        std::fs::read_dir(root.join("etc/ssl/certs"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let target = std::fs::read_link(e.path())
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                (e.file_name().to_string_lossy().into_owned(), target)
+            })
+            .collect()
+    };
+    assert_eq!(links(&ours), links(&theirs));
+    for link in [
+        "usr/bin/awk",
+        "etc/alternatives/awk",
+        "etc/localtime",
+        "var/run",
+    ] {
+        assert_eq!(
+            std::fs::read_link(ours.join(link)).ok(),
+            std::fs::read_link(theirs.join(link)).ok(),
+            "{link}"
+        );
+    }
 }
