@@ -123,6 +123,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An index's content does not match the digest or size the signed
+    /// Release file gives for it.
+    #[error("index `{url}` does not match the signed Release file: {source}")]
+    IndexMismatch {
+        /// The index's URL.
+        url: String,
+        /// The digest or size mismatch.
+        source: bulwark_cache::Error,
+    },
     /// Offline, and something needed is not cached.
     #[error("offline, and `{what}` is not in the cache")]
     NotCached {
@@ -532,9 +541,16 @@ impl Context<'_> {
                 plain.map(|p| p.size),
                 reader,
             )
-            .map_err(|e| Error::Index {
-                url: url.clone(),
-                reason: format!("decompressed content does not match the Release file: {e}"),
+            .map_err(|source| match source {
+                bulwark_cache::Error::DigestMismatch { .. }
+                | bulwark_cache::Error::SizeMismatch { .. } => Error::IndexMismatch {
+                    url: format!("{url} (decompressed)"),
+                    source,
+                },
+                e => Error::Index {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                },
             })?;
         self.cache
             .put_record(UNPACKED_RECORDS, &file.sha256, sha.as_bytes())?;
@@ -587,14 +603,15 @@ impl Context<'_> {
             let (_, path) = self
                 .cache
                 .put(Some(&file.sha256), Some(file.size), reader)
-                .map_err(|e| Error::Index {
-                    url: url.clone(),
-                    reason: match e {
-                        bulwark_cache::Error::DigestMismatch { .. }
-                        | bulwark_cache::Error::SizeMismatch { .. } => {
-                            format!("does not match the Release file: {e}")
-                        }
-                        e => e.to_string(),
+                .map_err(|source| match source {
+                    bulwark_cache::Error::DigestMismatch { .. }
+                    | bulwark_cache::Error::SizeMismatch { .. } => Error::IndexMismatch {
+                        url: url.clone(),
+                        source,
+                    },
+                    e => Error::Index {
+                        url: url.clone(),
+                        reason: e.to_string(),
                     },
                 })?;
             self.reporter.on_index_done(url);

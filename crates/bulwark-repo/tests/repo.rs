@@ -585,7 +585,7 @@ fn index_not_matching_release_is_refused() {
     let (_c, cache) = cache();
     let e = load(&[repo.file_source()], "amd64", &cache, &NoReporter).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, Error::Index { .. }), "{msg}");
+    assert!(matches!(e, Error::IndexMismatch { .. }), "{msg}");
     assert!(
         msg.contains("Packages.xz") && msg.contains("does not match"),
         "{msg}"
@@ -610,8 +610,13 @@ fn decompressed_index_must_match_the_uncompressed_entry() {
     let (_c, cache) = cache();
     let e = load(&[repo.file_source()], "amd64", &cache, &NoReporter).unwrap_err();
     assert!(
-        e.to_string()
-            .contains("decompressed content does not match"),
+        matches!(e, bulwark_repo::Error::IndexMismatch { .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("(decompressed)`")
+            && e.to_string()
+                .contains("does not match the signed Release file"),
         "{e}"
     );
 }

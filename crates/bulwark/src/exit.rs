@@ -17,40 +17,35 @@ pub const INPUT: u8 = 2;
 pub const SIGNATURE_MISSING: u8 = 3;
 /// A signature does not verify, or was made by a key not trusted.
 pub const BAD_SIGNATURE: u8 = 4;
-/// A download or cache entry does not have the expected digest or size.
+/// A download, index or cache entry does not have the expected digest or size.
 pub const DIGEST_MISMATCH: u8 = 5;
 
-/// The exit code for an error: the most specific cause in its chain.
+/// The exit code for an error: the first cause in its chain that has a
+/// specific code, else [`INPUT`].
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<TrustError>() {
-            return trust_code(e);
-        }
-        if let Some(bulwark_repo::Error::Untrusted { source, .. }) = cause.downcast_ref() {
-            return trust_code(source);
-        }
-        if let Some(e) = cause.downcast_ref::<bulwark_repo::Error>() {
-            if matches!(e, bulwark_repo::Error::Index { reason, .. } if reason.contains("SHA-256") || reason.contains("size"))
-            {
-                return DIGEST_MISMATCH;
-            }
-        }
-        match cause.downcast_ref::<bulwark_fetch::Error>() {
-            Some(
-                bulwark_fetch::Error::DigestMismatch { .. }
-                | bulwark_fetch::Error::SizeMismatch { .. },
-            ) => return DIGEST_MISMATCH,
-            Some(_) | None => {}
-        }
-        match cause.downcast_ref::<bulwark_cache::Error>() {
-            Some(
-                bulwark_cache::Error::DigestMismatch { .. }
-                | bulwark_cache::Error::SizeMismatch { .. },
-            ) => return DIGEST_MISMATCH,
-            Some(_) | None => {}
-        }
+    err.chain().find_map(specific_code).unwrap_or(INPUT)
+}
+
+fn specific_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use bulwark_cache::Error as CacheError;
+    use bulwark_fetch::Error as FetchError;
+    if let Some(e) = cause.downcast_ref::<TrustError>() {
+        return Some(trust_code(e));
     }
-    INPUT
+    if let Some(bulwark_repo::Error::Untrusted { source, .. }) = cause.downcast_ref() {
+        return Some(trust_code(source));
+    }
+    let mismatch = matches!(
+        cause.downcast_ref::<FetchError>(),
+        Some(FetchError::DigestMismatch { .. } | FetchError::SizeMismatch { .. })
+    ) || matches!(
+        cause.downcast_ref::<CacheError>(),
+        Some(CacheError::DigestMismatch { .. } | CacheError::SizeMismatch { .. })
+    ) || matches!(
+        cause.downcast_ref::<bulwark_repo::Error>(),
+        Some(bulwark_repo::Error::IndexMismatch { .. })
+    );
+    mismatch.then_some(DIGEST_MISMATCH)
 }
 
 fn trust_code(e: &TrustError) -> u8 {
