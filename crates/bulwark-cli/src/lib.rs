@@ -5,14 +5,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  success
   1  findings or policy violations (--fail-on, verify)
   2  usage or input error (bad spec, unknown package, unsatisfiable dependency, I/O)
   3  signature missing (an unsigned repository)
   4  bad signature or wrong key
-  5  digest or content mismatch (a download or cache entry whose hash differs)";
+  5  digest or content mismatch (a download or cache entry whose hash differs)"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
 
 /// Build minimal, reproducible OCI images from real Debian packages.
 ///
@@ -81,17 +87,15 @@ pub enum Command {
     /// Resolves the spec's packages against its signed repositories (or the
     /// lockfile with --locked), downloads the .debs into the shared cache,
     /// unpacks them without running maintainer scripts and writes the image.
-    ///
-    /// Examples:
-    ///
-    ///   bulwark build examples/base.yaml
-    ///
-    ///   bulwark build examples/python.yaml -o oci:./images/python:3.11
-    ///
-    ///   bulwark build examples/static.yaml -o docker-archive:static.tar
-    ///
-    ///   bulwark build --locked examples/base.yaml
-    #[command(after_long_help = EXIT_CODES)]
+    /// Prints the digest the tag points at.
+    #[command(after_long_help = concat!("\
+Examples:
+  bulwark build examples/base.yaml
+  bulwark build examples/python.yaml -o oci:./images/python:3.11
+  bulwark build examples/static.yaml -o docker-archive:static.tar
+  bulwark build --locked examples/base.yaml
+
+", exit_codes!()))]
     Build(BuildArgs),
     /// Resolve a spec and write its lockfile beside it (SPEC.lock).
     ///
@@ -99,31 +103,29 @@ pub enum Command {
     /// path, repository as the spec wrote it, SHA-256) and the digests of the
     /// signed InRelease files. It names no host: repositories appear as the
     /// spec wrote them, with ${VAR} unexpanded.
-    ///
-    /// Examples:
-    ///
-    ///   bulwark lock examples/python.yaml
-    ///
-    ///   bulwark lock --update examples/python.yaml           # everything
-    ///
-    ///   bulwark lock --update libssl3 examples/python.yaml   # just libssl3
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = concat!("\
+Examples:
+  bulwark lock examples/python.yaml
+  bulwark lock examples/python.yaml --update            # re-resolve everything
+  bulwark lock examples/python.yaml --update libssl3    # only libssl3
+
+", exit_codes!()))]
     Lock(LockArgs),
     /// Explain why a package is in the image a spec builds.
     ///
     /// Prints the chain of dependencies from a requested package to PACKAGE,
     /// and every alternative that was chosen on the way, with the reason.
-    ///
-    /// Example:
-    ///
-    ///   bulwark explain examples/python.yaml libssl3
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_long_help = concat!("\
+Example:
+  bulwark explain examples/python.yaml libssl3
+
+", exit_codes!()))]
     Explain(ExplainArgs),
     /// Print a shell completion script.
-    ///
-    /// Example:
-    ///
-    ///   bulwark completions bash > /etc/bash_completion.d/bulwark
+    #[command(after_long_help = "\
+Examples:
+  bulwark completions bash > /etc/bash_completion.d/bulwark
+  bulwark completions zsh > ~/.zfunc/_bulwark")]
     Completions {
         /// The shell.
         shell: clap_complete_shell::Shell,

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -507,7 +506,10 @@ fn package_input(c: &Chosen, deb: &Path) -> Result<(bulwark_assemble::PackageInp
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one platform's build needs the whole build context"
+)]
 fn assemble_platform(
     spec: &Spec,
     spec_bytes: &[u8],
@@ -829,6 +831,3 @@ pub fn explain(
         ),
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<()>) {}

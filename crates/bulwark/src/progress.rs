@@ -22,7 +22,17 @@ impl IndexProgress {
     }
 }
 
-impl bulwark_repo::Reporter for IndexProgress {}
+impl bulwark_repo::Reporter for IndexProgress {
+    fn on_index_start(&self, url: &str, size: u64) {
+        self.bar.inc_length(size);
+        if let Some(name) = url.rsplit("/dists/").next() {
+            self.bar.set_message(name.to_string());
+        }
+    }
+    fn on_index_progress(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+}
 
 /// Progress of .deb downloads.
 pub struct FetchProgress {

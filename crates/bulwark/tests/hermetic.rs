@@ -444,3 +444,58 @@ fn failed_build_leaves_an_existing_layout_unchanged() {
     assert_eq!(listing(&layout), before);
     assert_eq!(fs::read(layout.join("index.json")).unwrap(), index_before);
 }
+
+#[test]
+fn lock_update_moves_only_the_named_packages_and_prints_the_change() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    w.run(&["lock", spec.to_str().unwrap()]).ok();
+    let lock_path = w.path("specs/app.lock");
+    let first = fs::read_to_string(&lock_path).unwrap();
+
+    // New upstream versions of both packages appear in the repository.
+    let dir = w.path("new-debs");
+    fs::create_dir_all(&dir).unwrap();
+    let libfoo = bulwark_testkit::DebBuilder::new("libfoo", "1.1-1")
+        .multi_arch("same")
+        .field("Source", "foo")
+        .file(
+            "usr/lib/x86_64-linux-gnu/libfoo.so.1",
+            "\x7fELF fake libfoo 1.1\n",
+        );
+    let foo = bulwark_testkit::DebBuilder::new("foo", "1.1-1")
+        .depends("libfoo (>= 1.0)")
+        .file_mode("usr/bin/foo", "#!/bin/sh\necho foo 1.1\n", 0o755);
+    w.repo.add_deb("main", libfoo.build(&dir));
+    w.repo.add_deb("main", foo.build(&dir));
+
+    // Without --update, a lockfile that matches the spec is kept as it is.
+    w.run(&["lock", spec.to_str().unwrap()]).ok();
+    assert_eq!(fs::read_to_string(&lock_path).unwrap(), first);
+
+    // --update libfoo moves libfoo only, and says so.
+    let run = w
+        .run(&["lock", spec.to_str().unwrap(), "--update", "libfoo"])
+        .ok();
+    assert!(
+        run.stdout.contains("~ libfoo 1.0-1 -> 1.1-1 (amd64)"),
+        "{run:#?}"
+    );
+    assert!(!run.stdout.contains("~ foo"), "{run:#?}");
+    let lock = fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("libfoo_1.1-1_amd64.deb"), "{lock}");
+    assert!(lock.contains("foo_1.0-1_amd64.deb"), "{lock}");
+
+    // --update alone moves everything.
+    let run = w.run(&["lock", spec.to_str().unwrap(), "--update"]).ok();
+    assert!(
+        run.stdout.contains("~ foo 1.0-1 -> 1.1-1 (amd64)"),
+        "{run:#?}"
+    );
+    // And the locked build installs exactly that.
+    let out = w.path("out-updated");
+    w.build_ok(&spec, &format!("oci:{}", out.display()), &["--locked"]);
+    let rootfs = unpack(&out, "latest", &w.path("bundle-updated"));
+    let foo_bin = fs::read_to_string(rootfs.join("usr/bin/foo")).unwrap();
+    assert!(foo_bin.contains("foo 1.1"), "{foo_bin}");
+}
