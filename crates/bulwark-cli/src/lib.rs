@@ -47,15 +47,6 @@ pub struct GlobalArgs {
     /// Never draw progress bars (they are drawn only on a terminal anyway).
     #[arg(long, global = true, help_heading = "Global options")]
     pub no_progress: bool,
-    /// Output format for results on stdout.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value_t = OutputFormat::Human,
-        help_heading = "Global options"
-    )]
-    pub format: OutputFormat,
     /// Where downloads, indices and layers are cached [env: BULWARK_CACHE_DIR=]
     ///
     /// Default: $XDG_CACHE_HOME/bulwark, else ~/.cache/bulwark. The cache is
@@ -121,6 +112,51 @@ Example:
 
 ", exit_codes!()))]
     Explain(ExplainArgs),
+    /// Write an SBOM (SPDX 2.3 or CycloneDX 1.6) of an image or root filesystem.
+    ///
+    /// Works on any Debian- or Ubuntu-based image, not only bulwark's: it
+    /// reads the dpkg database (`status` or the distroless `status.d`),
+    /// `os-release` and the packages' machine-readable copyright files.
+    /// Layer and manifest digests are checked while reading.
+    #[command(after_long_help = concat!("\
+Targets:
+  oci:DIR[:TAG]          an OCI image layout (the last `:` splits off the tag)
+  docker-archive:FILE    a `docker save` tarball
+  rootfs:DIR             an unpacked root filesystem
+  PATH                   detected: a layout, an archive or a root filesystem
+
+Examples:
+  bulwark sbom oci:out/python:latest > python.spdx.json
+  bulwark sbom rootfs:/srv/chroot --format cyclonedx-json -o bom.json
+  bulwark sbom image.tar --platform linux/arm64 --files
+
+", exit_codes!()))]
+    Sbom(SbomArgs),
+    /// Scan an image, root filesystem or SBOM for known vulnerabilities.
+    ///
+    /// Matches each package by its source package and source version against
+    /// Debian's security data for the image's release (from os-release),
+    /// with Debian's version ordering and semantics: no entry for the release
+    /// means not affected, no fixed version means open. Needs a local
+    /// database: `bulwark db import` or `bulwark db update`.
+    #[command(after_long_help = concat!("\
+Targets: as for `bulwark sbom`, plus `sbom:FILE` (SPDX or CycloneDX JSON with
+Debian PURLs, in syft's or trivy's form).
+
+Examples:
+  bulwark scan oci:out/python:latest
+  bulwark scan rootfs:/srv/chroot --format sarif > scan.sarif
+  bulwark scan sbom:python.spdx.json --fail-on high --ignore-unfixed
+  bulwark scan oci:out/base --vex triage.openvex.json --format json
+
+", exit_codes!()))]
+    Scan(ScanArgs),
+    /// Manage the local vulnerability database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Print a shell completion script.
     #[command(after_long_help = "\
 Examples:
@@ -159,6 +195,9 @@ pub struct BuildArgs {
     /// Parallel downloads.
     #[arg(long, short, default_value_t = 8)]
     pub jobs: usize,
+    /// Output format on stdout: readable text, or one JSON document.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `bulwark lock`.
@@ -171,6 +210,168 @@ pub struct LockArgs {
     /// kept as it is.
     #[arg(long, num_args = 0.., value_name = "PACKAGE")]
     pub update: Option<Vec<String>>,
+    /// Output format on stdout: readable text, or one JSON document.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `bulwark sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image or root filesystem: `oci:DIR[:TAG]`, `docker-archive:FILE`,
+    /// `rootfs:DIR`, or a path whose kind is detected.
+    pub target: String,
+    /// The SBOM format.
+    #[arg(long, value_enum, default_value_t = SbomFormat::SpdxJson)]
+    pub format: SbomFormat,
+    /// Write to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The platform of a multi-platform image, e.g. `linux/arm64` [default: the host's].
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Also list every file with its SHA-1 and SHA-256 (slower: reads every file).
+    #[arg(long)]
+    pub files: bool,
+    /// Who supplies the image, e.g. `Organization: Example Inc.` [default: the
+    /// image's `org.opencontainers.image.vendor` annotation].
+    #[arg(long)]
+    pub supplier: Option<String>,
+}
+
+/// SBOM formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    /// SPDX 2.3, JSON.
+    SpdxJson,
+    /// CycloneDX 1.6, JSON.
+    CyclonedxJson,
+}
+
+/// Arguments of `bulwark scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// What to scan: `oci:DIR[:TAG]`, `docker-archive:FILE`, `rootfs:DIR`,
+    /// `sbom:FILE`, or a path whose kind is detected.
+    pub target: String,
+    /// The vulnerability database [env: BULWARK_DB=] [default: $XDG_CACHE_HOME/bulwark/vuln.db].
+    #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// The report format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Exit with 1 when a finding has this severity or worse. `unknown` trips
+    /// only when named.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+    /// Leave out findings that have no fixed version yet.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// OpenVEX documents whose `not_affected` and `fixed` statements suppress
+    /// findings; the report lists what was suppressed.
+    #[arg(long, value_name = "FILE")]
+    pub vex: Vec<PathBuf>,
+    /// The platform of a multi-platform image [default: the host's].
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Scan report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// A readable table, grouped by package.
+    Table,
+    /// JSON (`bulwark-scan-report/v1`, see docs/scan-report.md).
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// An OpenVEX document with one statement per finding.
+    Openvex,
+}
+
+/// Severities, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Neither an urgency nor a CVSS score is known.
+    Unknown,
+    /// Debian's `unimportant`.
+    Negligible,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical (CVSS 9.0 and above).
+    Critical,
+}
+
+/// `bulwark db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Import OSV records (a directory, a zip such as OSV's all.zip, or a tar)
+    /// and Debian Security Tracker JSON into the database, replacing it.
+    #[command(after_long_help = "\
+Examples:
+  bulwark db import ~/Downloads/osv-debian.zip
+  bulwark db import osv/ debian-security-tracker.json --db ./vuln.db")]
+    Import {
+        /// The feeds to import.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The database file [env: BULWARK_DB=].
+        #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+    /// Show where the database came from and how fresh it is.
+    Info {
+        /// The database file [env: BULWARK_DB=].
+        #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+    },
+    /// Download a feed (OSV zip or tracker JSON) and import it.
+    Update {
+        /// Where to download from.
+        #[arg(long)]
+        url: String,
+        /// The database file [env: BULWARK_DB=].
+        #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+}
+
+/// `bulwark key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a signing key pair: PREFIX (private, PKCS#8 PEM, mode 0600)
+    /// and PREFIX.pub (public, PEM). Prints the key id.
+    #[command(after_long_help = "\
+Examples:
+  bulwark key generate --out keys/release
+  bulwark key generate --algorithm p256 --out keys/ci")]
+    Generate {
+        /// The signature algorithm.
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::Ed25519)]
+        algorithm: KeyAlgorithm,
+        /// Path prefix of the key files; existing files are never overwritten.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+}
+
+/// Signature algorithms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    /// Ed25519: small keys, deterministic signatures.
+    Ed25519,
+    /// ECDSA over NIST P-256 with SHA-256.
+    P256,
 }
 
 /// Arguments of `bulwark explain`.
@@ -183,4 +384,7 @@ pub struct ExplainArgs {
     /// The architecture to explain for (default: the spec's first).
     #[arg(long)]
     pub arch: Option<String>,
+    /// Output format on stdout: readable text, or one JSON document.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }

@@ -14,14 +14,19 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 
 use bulwark_cache::Cache;
-use bulwark_cli::{Cli, Command, OutputFormat};
+use bulwark_cli::{Cli, Command, KeyAlgorithm, KeyCommand, OutputFormat};
+
+/// Findings or policy violations (`scan --fail-on`, `verify`).
+const EXIT_FINDINGS: u8 = 1;
 
 mod build;
 pub mod exit;
 mod fsutil;
+mod inspect;
 pub mod lockfile;
 mod printer;
 mod progress;
+mod scan;
 pub mod target;
 
 use printer::Printer;
@@ -31,7 +36,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(&cli.global);
     match dispatch(cli, &printer) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(EXIT_FINDINGS),
         Err(err) => {
             printer.error(&err);
             ExitCode::from(exit::code_for(&err))
@@ -48,7 +54,15 @@ fn open_cache(cli: &Cli) -> Result<Cache> {
     Ok(Cache::open(&root)?)
 }
 
-fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
+/// How a command that did not fail ended.
+enum Outcome {
+    /// Nothing to report.
+    Ok,
+    /// Findings or policy violations.
+    Findings,
+}
+
+fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
     match &cli.command {
         Command::Build(args) => {
             let cache = open_cache(&cli)?;
@@ -60,7 +74,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
                 jobs: args.jobs,
             };
             let report = build::build(&opts, &cache, printer)?;
-            match printer.format() {
+            match args.format {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
                 OutputFormat::Human => printer.data(&report.digest),
             }
@@ -68,7 +82,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Lock(args) => {
             let cache = open_cache(&cli)?;
             let (path, changes) = build::lock(&args.spec, args.update.as_deref(), &cache, printer)?;
-            match printer.format() {
+            match args.format {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
                     &serde_json::json!({"lockfile": path, "changes": changes}),
                 )?),
@@ -89,12 +103,26 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
                 &cache,
                 printer,
             )?;
-            match printer.format() {
+            match args.format {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
                     &serde_json::json!({"package": args.package, "explanation": text}),
                 )?),
                 OutputFormat::Human => printer.data(&text),
             }
+        }
+        Command::Sbom(args) => inspect::sbom(args, printer)?,
+        Command::Scan(args) => {
+            if scan::scan(args, printer)? {
+                return Ok(Outcome::Findings);
+            }
+        }
+        Command::Db(command) => scan::db(command, printer)?,
+        Command::Key(KeyCommand::Generate { algorithm, out }) => {
+            let algorithm = match algorithm {
+                KeyAlgorithm::Ed25519 => bulwark_attest::Algorithm::Ed25519,
+                KeyAlgorithm::P256 => bulwark_attest::Algorithm::P256,
+            };
+            inspect::key_generate(algorithm, out, printer)?;
         }
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -102,5 +130,5 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
             printer.data(&String::from_utf8_lossy(&out));
         }
     }
-    Ok(())
+    Ok(Outcome::Ok)
 }

@@ -5,13 +5,12 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use bulwark_cli::{GlobalArgs, OutputFormat};
+use bulwark_cli::GlobalArgs;
 
 /// Where output goes, and how much of it.
 pub struct Printer {
     quiet: bool,
     verbose: bool,
-    format: OutputFormat,
     progress: Option<MultiProgress>,
 }
 
@@ -22,14 +21,8 @@ impl Printer {
         Printer {
             quiet: global.quiet,
             verbose: global.verbose,
-            format: global.format,
             progress: draw.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
-    }
-
-    /// The output format for results.
-    pub fn format(&self) -> OutputFormat {
-        self.format
     }
 
     /// A status line on stderr (`  Resolved 12 packages`), unless quiet.

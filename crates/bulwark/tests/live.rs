@@ -86,6 +86,20 @@ fn umoci_unpack(layout: &Path, into: &Path) -> PathBuf {
     bundle
 }
 
+/// A program of the validators' venv (scripts/setup.sh makes it).
+fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var_os("BULWARK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/venv"));
+    let bin = venv.join("bin").join(name);
+    assert!(
+        bin.exists(),
+        "`{}` is missing: run scripts/setup.sh",
+        bin.display()
+    );
+    bin
+}
+
 fn chroot(rootfs: &Path, user: &str, argv: &[&str]) -> String {
     let mut c = Command::new("/usr/sbin/chroot");
     c.arg(format!("--userspec={user}"))
@@ -136,6 +150,67 @@ fn python_image_runs_as_nonroot_with_ssl_json_sqlite() {
         .join("var/lib/dpkg/status.d/python3.md5sums")
         .is_file());
     assert!(!rootfs.join("var/lib/dpkg/status").exists());
+    // SBOMs of the image pass third-party validators.
+    let image = format!("oci:{}:test", layout.display());
+    let spdx = tmp.path().join("python.spdx.json");
+    let cdx = tmp.path().join("python.cdx.json");
+    run(
+        &mut bulwark(&[
+            "sbom",
+            &image,
+            "-o",
+            spdx.to_str().unwrap(),
+            "--supplier",
+            "Organization: bulwark tests",
+        ]),
+        "sbom spdx",
+    );
+    run(
+        &mut bulwark(&[
+            "sbom",
+            &image,
+            "--format",
+            "cyclonedx-json",
+            "-o",
+            cdx.to_str().unwrap(),
+        ]),
+        "sbom cyclonedx",
+    );
+    run(
+        Command::new(venv_bin("pyspdxtools")).arg("-i").arg(&spdx),
+        "pyspdxtools",
+    );
+    let ntia_report = tmp.path().join("ntia.json");
+    run(
+        Command::new(venv_bin("ntia-checker"))
+            .args(["--comply", "ntia", "--output", "json", "--output-file"])
+            .arg(&ntia_report)
+            .arg(&spdx),
+        "ntia-checker",
+    );
+    let ntia: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ntia_report).unwrap()).unwrap();
+    assert_eq!(ntia["isNtiaConformant"], true, "{ntia}");
+    run(
+        Command::new(venv_bin("python"))
+            .arg("-c")
+            .arg(
+                "import sys; from cyclonedx.validation.json import JsonStrictValidator; \
+             from cyclonedx.schema import SchemaVersion; \
+             e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read()); \
+             sys.exit(str(e) if e else 0)",
+            )
+            .arg(&cdx),
+        "CycloneDX 1.6 validation",
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+    let purls = doc.to_string();
+    assert!(
+        purls.contains("pkg:deb/debian/python3.11-minimal@"),
+        "no python PURL"
+    );
+    assert!(purls.contains("distro=debian-12"), "no distro qualifier");
+
     // passwd has the nonroot account.
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(
@@ -445,7 +520,7 @@ fn resolved_set(spec: &Path) -> BTreeSet<String> {
 #[test]
 fn python_closure_matches_apt() {
     let ours = resolved_set(&root().join("examples/python.yaml"));
-    let apt = apt_simulate(&["python3", "ca-certificates"]);
+    let apt = apt_simulate(&["base-files", "python3", "ca-certificates"]);
     // bulwark deliberately differs from apt only where a documented choice
     // says so; for python3 + ca-certificates there is none.
     assert_eq!(ours, apt, "bulwark and apt disagree on the python closure");
@@ -635,6 +710,50 @@ fn native_script_effects_match_an_mmdebstrap_tree() {
             .collect()
     };
     assert_eq!(links(&ours), links(&theirs));
+
+    // `bulwark sbom rootfs:` of mmdebstrap's tree lists exactly what dpkg does.
+    let listed = run(
+        Command::new("dpkg-query")
+            .arg(format!(
+                "--admindir={}",
+                theirs.join("var/lib/dpkg").display()
+            ))
+            .args(["-W", "-f", "${Package} ${Version}\n"]),
+        "dpkg-query",
+    );
+    let dpkg: BTreeSet<String> = listed.lines().map(str::to_string).collect();
+    let sbom_path = tmp.path().join("rootfs.spdx.json");
+    run(
+        &mut bulwark(&[
+            "sbom",
+            &format!("rootfs:{}", theirs.display()),
+            "-o",
+            sbom_path.to_str().unwrap(),
+        ]),
+        "bulwark sbom rootfs:",
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sbom_path).unwrap()).unwrap();
+    let ours_listed: BTreeSet<String> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["externalRefs"].to_string().contains("pkg:deb/"))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["versionInfo"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ours_listed, dpkg, "the SBOM and dpkg-query disagree");
+    run(
+        Command::new(venv_bin("pyspdxtools"))
+            .arg("-i")
+            .arg(&sbom_path),
+        "pyspdxtools",
+    );
     for link in [
         "usr/bin/awk",
         "etc/alternatives/awk",

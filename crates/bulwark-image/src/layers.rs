@@ -1,0 +1,596 @@
+//! Merging image layers into one filesystem index, without extracting them.
+//!
+//! Every layer is streamed once (in parallel), its blob's digest checked,
+//! and its tar headers recorded. The layers are then applied in order with
+//! OCI whiteout semantics into a [`BTreeMap`] from path to [`Node`]. Small
+//! files of the trees bulwark reads for SBOMs and scans (the dpkg database,
+//! `os-release`, `usr/share/doc/*/copyright`) are kept in memory; any other
+//! file is read again from its layer on demand.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufReader, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::blobs::{Blobs, Decoder, Hashing};
+use crate::fs::{resolve, Lookup, Tree};
+use crate::{Error, FileKind as Kind, FileMeta, FileSource};
+
+/// Files at most this large, in the trees [`is_interesting`] names, are kept
+/// in memory.
+const INLINE_MAX: u64 = 1 << 20;
+
+/// One layer of an image, and how to check it.
+#[derive(Clone, Debug)]
+pub(crate) struct LayerRef {
+    /// Its name in the blob store.
+    pub(crate) name: String,
+    /// The digest to check it against.
+    pub(crate) check: Check,
+}
+
+/// What a layer's digest covers.
+#[derive(Clone, Debug)]
+pub(crate) enum Check {
+    /// The sha256 (hex) of the blob as stored (OCI descriptors).
+    Stored(String),
+    /// The sha256 (hex) of the uncompressed tar (docker-archive diff IDs).
+    Uncompressed(String),
+}
+
+/// Where a regular file's bytes are.
+#[derive(Clone, Debug)]
+pub(crate) enum Data {
+    /// Kept in memory.
+    Inline(Arc<[u8]>),
+    /// At `offset` of layer `layer`'s uncompressed tar stream.
+    Layer { layer: usize, offset: u64 },
+}
+
+/// One entry of the merged filesystem.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub(crate) kind: Kind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
+    /// The symlink target, for symlinks.
+    pub(crate) link: Option<String>,
+    pub(crate) size: u64,
+    /// The content, for regular files.
+    pub(crate) data: Option<Data>,
+}
+
+/// What one layer's tar holds, in order.
+#[derive(Default)]
+struct LayerScan {
+    /// Entries, with the hardlink target for hardlinks.
+    entries: Vec<(String, Node, Option<String>)>,
+    /// Paths that `.wh.NAME` entries delete.
+    whiteouts: Vec<String>,
+    /// Directories that `.wh..wh..opq` entries make opaque.
+    opaque: Vec<String>,
+}
+
+/// Lexically normalizes a tar path to a relative path without `.`
+/// components or slashes at either end; `None` for the root itself or a
+/// path that leaves the root.
+pub(crate) fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Whether `path` is in a tree whose small files are kept in memory.
+fn is_interesting(path: &str) -> bool {
+    if path.starts_with("var/lib/dpkg/") {
+        return true;
+    }
+    if path == "etc/os-release" || path == "usr/lib/os-release" {
+        return true;
+    }
+    path.strip_prefix("usr/share/doc/")
+        .and_then(|rest| rest.strip_suffix("/copyright"))
+        .is_some_and(|package| !package.contains('/'))
+}
+
+/// The merged filesystem of an image's layers.
+pub(crate) struct LayerFs {
+    blobs: Arc<dyn Blobs>,
+    layers: Vec<LayerRef>,
+    nodes: BTreeMap<String, Node>,
+}
+
+impl LayerFs {
+    /// Streams every layer (in parallel, checking digests) and merges them.
+    pub(crate) fn load(blobs: Arc<dyn Blobs>, layers: Vec<LayerRef>) -> Result<Self, Error> {
+        let scans = scan_all(blobs.as_ref(), &layers)?;
+        let mut nodes = BTreeMap::new();
+        for scan in scans {
+            apply(&mut nodes, scan);
+        }
+        Ok(Self {
+            blobs,
+            layers,
+            nodes,
+        })
+    }
+
+    fn lookup(&self, path: &str) -> Lookup {
+        if path.is_empty() {
+            return Lookup::Dir;
+        }
+        match self.nodes.get(path) {
+            Some(node) => match node.kind {
+                Kind::Dir => Lookup::Dir,
+                Kind::File => Lookup::File,
+                Kind::Symlink => Lookup::Symlink(node.link.clone().unwrap_or_default()),
+                _ => Lookup::Other,
+            },
+            // A directory that only appears as the parent of other entries.
+            None if self.children_of(path).next().is_some() => Lookup::Dir,
+            None => Lookup::Missing,
+        }
+    }
+
+    /// Entries below directory `dir` ("" for the root), recursively.
+    fn children_of<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        self.nodes
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+    }
+
+    fn node(&self, path: &str) -> io::Result<Option<&Node>> {
+        let Some((resolved, _)) = resolve(path, true, |p| Ok(self.lookup(p)))? else {
+            return Ok(None);
+        };
+        Ok(self.nodes.get(&resolved))
+    }
+
+    /// Reads `size` bytes at `offset` of layer `layer`'s uncompressed stream.
+    fn read_at(&self, layer: usize, offset: u64, size: u64) -> io::Result<Vec<u8>> {
+        let mut stream = self.stream(layer)?;
+        io::copy(&mut (&mut stream).take(offset), &mut io::sink())?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30));
+        (&mut stream).take(size).read_to_end(&mut bytes)?;
+        if (bytes.len() as u64) < size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("layer `{}` ends early", self.describe(layer)),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn stream(&self, layer: usize) -> io::Result<Decoder<BufReader<Box<dyn Read + Send + '_>>>> {
+        let name = &self.layers[layer].name;
+        let raw = self.blobs.open(name).map_err(io::Error::other)?;
+        Decoder::new(BufReader::with_capacity(1 << 17, raw))
+    }
+
+    fn describe(&self, layer: usize) -> String {
+        self.blobs.describe(&self.layers[layer].name)
+    }
+}
+
+impl Tree for LayerFs {
+    fn read_file(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let Some(node) = self.node(path)? else {
+            return Ok(None);
+        };
+        if node.kind != Kind::File {
+            return Ok(None);
+        }
+        match &node.data {
+            None => Ok(Some(Vec::new())),
+            Some(Data::Inline(bytes)) => Ok(Some(bytes.to_vec())),
+            Some(Data::Layer { layer, offset }) => {
+                self.read_at(*layer, *offset, node.size).map(Some)
+            }
+        }
+    }
+
+    fn read_dir(&self, path: &str) -> io::Result<Option<Vec<String>>> {
+        let Some((dir, kind)) = resolve(path, true, |p| Ok(self.lookup(p)))? else {
+            return Ok(None);
+        };
+        if kind != Lookup::Dir {
+            return Ok(None);
+        }
+        let skip = if dir.is_empty() { 0 } else { dir.len() + 1 };
+        let mut names: Vec<String> = Vec::new();
+        for (key, _) in self.children_of(&dir) {
+            let name = key[skip..].split('/').next().unwrap_or_default();
+            if names.last().map(String::as_str) != Some(name) {
+                names.push(name.to_owned());
+            }
+        }
+        names.dedup();
+        Ok(Some(names))
+    }
+}
+
+impl FileSource for LayerFs {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.read_file(path)
+    }
+
+    fn metadata(&self, path: &str) -> io::Result<Option<FileMeta>> {
+        let Some((resolved, kind)) = resolve(path, false, |p| Ok(self.lookup(p)))? else {
+            return Ok(None);
+        };
+        Ok(Some(match self.nodes.get(&resolved) {
+            Some(node) => FileMeta {
+                kind: node.kind,
+                mode: node.mode,
+                uid: node.uid,
+                gid: node.gid,
+                size: node.size,
+                link: node.link.clone(),
+            },
+            // The root, or a directory only implied by its children.
+            None if kind == Lookup::Dir => FileMeta {
+                kind: Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                link: None,
+            },
+            None => return Ok(None),
+        }))
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.kind == Kind::File)
+            .map(|(k, _)| format!("/{k}"))
+            .collect())
+    }
+
+    fn for_each_file(&self, f: &mut dyn FnMut(&str, &[u8]) -> io::Result<()>) -> io::Result<()> {
+        // Files kept in memory or empty first, then each layer streamed once.
+        let mut by_layer: BTreeMap<usize, Offsets<'_>> = BTreeMap::new();
+        for (path, node) in &self.nodes {
+            if node.kind != Kind::File {
+                continue;
+            }
+            match &node.data {
+                None => f(&format!("/{path}"), &[])?,
+                Some(Data::Inline(bytes)) => f(&format!("/{path}"), bytes)?,
+                Some(Data::Layer { layer, offset }) => by_layer
+                    .entry(*layer)
+                    .or_default()
+                    .entry(*offset)
+                    .or_default()
+                    .push((path, node.size)),
+            }
+        }
+        let mut buf = Vec::new();
+        for (layer, files) in by_layer {
+            let mut stream = self.stream(layer)?;
+            let mut pos = 0u64;
+            for (offset, paths) in files {
+                let size = paths.first().map_or(0, |p| p.1);
+                io::copy(&mut (&mut stream).take(offset - pos), &mut io::sink())?;
+                buf.clear();
+                (&mut stream).take(size).read_to_end(&mut buf)?;
+                if (buf.len() as u64) < size {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("layer `{}` ends early", self.describe(layer)),
+                    ));
+                }
+                pos = offset + size;
+                for (path, _) in paths {
+                    f(&format!("/{path}"), &buf)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Files of one layer by offset: (path, size).
+type Offsets<'a> = BTreeMap<u64, Vec<(&'a str, u64)>>;
+
+/// Scans every layer, on as many threads as there are cores.
+fn scan_all(blobs: &dyn Blobs, layers: &[LayerRef]) -> Result<Vec<LayerScan>, Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(layers.len())
+        .max(1);
+    let results: Vec<Mutex<Option<Result<LayerScan, Error>>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(layer) = layers.get(i) else {
+            break;
+        };
+        let result = scan_layer(blobs, layer, i);
+        if let Ok(mut slot) = results[i].lock() {
+            *slot = Some(result);
+        }
+    };
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+        });
+    }
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(Error::Blob {
+                    blob: blobs.describe(&layers[i].name),
+                    source: io::Error::other("layer was not read"),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Streams one layer, recording its entries and checking its digest.
+fn scan_layer(blobs: &dyn Blobs, layer: &LayerRef, index: usize) -> Result<LayerScan, Error> {
+    let describe = || blobs.describe(&layer.name);
+    let (stored, uncompressed) = match &layer.check {
+        Check::Stored(hex) => (Some(hex.as_str()), None),
+        Check::Uncompressed(hex) => (None, Some(hex.as_str())),
+    };
+    let raw = blobs.open(&layer.name)?;
+    let raw = BufReader::with_capacity(1 << 17, Hashing::new(raw, stored.is_some()));
+    let result = (|| {
+        let mut decoder = Decoder::new(raw)?;
+        let mut plain = Hashing::new(&mut decoder, uncompressed.is_some());
+        let scan = read_tar(&mut plain, index)?;
+        // Read to the end, so that trailers are checked and hashed.
+        io::copy(&mut plain, &mut io::sink())?;
+        let plain_hex = plain.finish();
+        let mut raw = decoder.into_inner();
+        io::copy(&mut raw, &mut io::sink())?;
+        let stored_hex = raw.into_inner().finish();
+        Ok::<_, io::Error>((scan, stored_hex, plain_hex))
+    })();
+    let (scan, stored_hex, plain_hex) = match result {
+        Ok(r) => r,
+        Err(source) => {
+            // A damaged blob usually fails to decompress before its digest
+            // can be compared; say that it does not match when it does not.
+            if let Some(expected) = stored {
+                if let Ok(actual) = hash_blob(blobs, &layer.name) {
+                    if actual != expected {
+                        return Err(Error::DigestMismatch {
+                            blob: describe(),
+                            expected: format!("sha256:{expected}"),
+                            actual: format!("sha256:{actual}"),
+                        });
+                    }
+                }
+            }
+            return Err(Error::Blob {
+                blob: describe(),
+                source,
+            });
+        }
+    };
+    for (expected, actual) in [(stored, stored_hex), (uncompressed, plain_hex)] {
+        if let (Some(expected), Some(actual)) = (expected, actual) {
+            if expected != actual {
+                return Err(Error::DigestMismatch {
+                    blob: describe(),
+                    expected: format!("sha256:{expected}"),
+                    actual: format!("sha256:{actual}"),
+                });
+            }
+        }
+    }
+    Ok(scan)
+}
+
+fn hash_blob(blobs: &dyn Blobs, name: &str) -> Result<String, Error> {
+    let mut reader = Hashing::new(blobs.open(name)?, true);
+    io::copy(&mut reader, &mut io::sink()).map_err(|source| Error::Blob {
+        blob: blobs.describe(name),
+        source,
+    })?;
+    Ok(reader.finish().unwrap_or_default())
+}
+
+/// Reads one layer's tar headers (and small interesting files).
+fn read_tar(reader: &mut dyn Read, layer: usize) -> io::Result<LayerScan> {
+    let mut scan = LayerScan::default();
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw_path = entry.path()?.to_string_lossy().into_owned();
+        let Some(path) = normalize(&raw_path) else {
+            if raw_path.split('/').any(|p| p == "..") {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("entry `{raw_path}` is outside the root"),
+                ));
+            }
+            continue; // the root directory itself
+        };
+        let (dir, base) = match path.rsplit_once('/') {
+            Some((dir, base)) => (dir, base),
+            None => ("", path.as_str()),
+        };
+        if let Some(name) = base.strip_prefix(".wh.") {
+            if name == ".wh..opq" {
+                scan.opaque.push(dir.to_owned());
+            } else if !name.starts_with(".wh.") && !name.is_empty() {
+                scan.whiteouts.push(if dir.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dir}/{name}")
+                });
+            }
+            continue;
+        }
+        let header = entry.header();
+        let entry_type = header.entry_type();
+        let kind = match entry_type {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Link => {
+                Kind::File
+            }
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink,
+            tar::EntryType::Char => Kind::CharDevice,
+            tar::EntryType::Block => Kind::BlockDevice,
+            tar::EntryType::Fifo => Kind::Fifo,
+            _ => continue,
+        };
+        let mode = header.mode()?;
+        let uid = header.uid()?;
+        let gid = header.gid()?;
+        let link_name = match entry_type {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                entry.link_name()?.map(|l| l.to_string_lossy().into_owned())
+            }
+            _ => None,
+        };
+        if entry_type == tar::EntryType::Link {
+            let target = link_name.as_deref().and_then(normalize).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("hard link `{raw_path}` has no valid target"),
+                )
+            })?;
+            let node = Node {
+                kind,
+                mode,
+                uid,
+                gid,
+                link: None,
+                size: 0,
+                data: None,
+            };
+            scan.entries.push((path, node, Some(target)));
+            continue;
+        }
+        let size = if kind == Kind::File { entry.size() } else { 0 };
+        let data = if kind != Kind::File || size == 0 {
+            None
+        } else if size <= INLINE_MAX && is_interesting(&path) {
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut bytes)?;
+            Some(Data::Inline(bytes.into()))
+        } else {
+            Some(Data::Layer {
+                layer,
+                offset: entry.raw_file_position(),
+            })
+        };
+        let node = Node {
+            kind,
+            mode,
+            uid,
+            gid,
+            link: if kind == Kind::Symlink {
+                link_name
+            } else {
+                None
+            },
+            size,
+            data,
+        };
+        scan.entries.push((path, node, None));
+    }
+    Ok(scan)
+}
+
+/// Removes `path` and everything below it.
+fn remove_tree(nodes: &mut BTreeMap<String, Node>, path: &str) {
+    nodes.remove(path);
+    remove_below(nodes, path);
+}
+
+/// Removes everything below directory `dir` ("" for the root).
+fn remove_below(nodes: &mut BTreeMap<String, Node>, dir: &str) {
+    if dir.is_empty() {
+        nodes.clear();
+        return;
+    }
+    let prefix = format!("{dir}/");
+    let doomed: Vec<String> = nodes
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in doomed {
+        nodes.remove(&key);
+    }
+}
+
+/// Applies one layer onto the lower layers' merged tree.
+fn apply(nodes: &mut BTreeMap<String, Node>, scan: LayerScan) {
+    // Whiteouts only hide what lower layers hold, so they go first.
+    for dir in &scan.opaque {
+        remove_below(nodes, dir);
+    }
+    for path in &scan.whiteouts {
+        remove_tree(nodes, path);
+    }
+    for (path, mut node, hardlink) in scan.entries {
+        if let Some(target) = hardlink {
+            match nodes.get(&target) {
+                Some(t) if t.kind == Kind::File => {
+                    node.size = t.size;
+                    node.data = t.data.clone();
+                }
+                // A link to nothing, or to a non-file: nothing to read.
+                _ => continue,
+            }
+        }
+        if node.kind != Kind::Dir {
+            remove_below(nodes, &path);
+        }
+        nodes.insert(path, node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_paths() {
+        assert_eq!(normalize("./etc/passwd"), Some("etc/passwd".into()));
+        assert_eq!(normalize("/usr//lib/"), Some("usr/lib".into()));
+        assert_eq!(normalize("a/../b"), Some("b".into()));
+        assert_eq!(normalize("./"), None);
+        assert_eq!(normalize("../etc"), None);
+    }
+
+    #[test]
+    fn interesting_paths() {
+        assert!(is_interesting("var/lib/dpkg/status"));
+        assert!(is_interesting("var/lib/dpkg/status.d/libc6.md5sums"));
+        assert!(is_interesting("etc/os-release"));
+        assert!(is_interesting("usr/share/doc/libc6/copyright"));
+        assert!(!is_interesting("usr/share/doc/libc6/x/copyright"));
+        assert!(!is_interesting("usr/bin/bash"));
+    }
+}

@@ -1,0 +1,246 @@
+//! This crate provides read access to container images and root
+//! filesystems, and to the Debian packages installed in them.
+//!
+//! # Brief overview
+//!
+//! [`Target::parse`] reads an image reference in skopeo's transport style
+//! (`oci:DIR[:TAG]`, `docker-archive:FILE`, `rootfs:DIR`, or a bare path whose
+//! kind is detected). [`open`] resolves it to one [`Contents`] per platform:
+//! the packages the dpkg database lists ([`InstalledPackage`]), the
+//! operating system from `os-release` ([`OsRelease`]), the manifest digest,
+//! and a way to read any file of the merged filesystem ([`FileSource`]).
+//!
+//! Images are never extracted to disk. Every layer is streamed once (layers
+//! in parallel), its digest checked as it is read, and its tar headers
+//! merged in order with OCI whiteout semantics into an in-memory index.
+//! The small files that SBOMs and scans need (the dpkg database,
+//! `os-release`, `/usr/share/doc/*/copyright`) are kept in memory; any
+//! other file is read again from its layer when asked for.
+
+mod blobs;
+mod dpkg;
+mod fs;
+mod layers;
+mod oci;
+mod osrelease;
+mod target;
+mod types;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use target::Target;
+pub use types::{Contents, FileKind, FileMeta, FileSource, InstalledPackage, OsRelease};
+
+use crate::fs::Tree;
+
+/// An error reading a target.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The reference is malformed.
+    #[error("invalid target `{target}`: {reason}")]
+    BadTarget {
+        /// The reference.
+        target: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The reference names a transport bulwark does not read.
+    #[error(
+        "target `{target}`: transport `{transport}:` is not supported{}; use `oci:DIR[:TAG]`, `docker-archive:FILE` or `rootfs:DIR`",
+        if *.known { " (bulwark reads images offline)" } else { "" }
+    )]
+    UnsupportedTransport {
+        /// The reference.
+        target: String,
+        /// The transport, without its `:`.
+        transport: String,
+        /// Whether it is a transport skopeo knows (a registry, a daemon…).
+        known: bool,
+    },
+    /// A bare path that does not exist.
+    #[error("target `{target}` does not exist")]
+    TargetNotFound {
+        /// The reference.
+        target: String,
+    },
+    /// A bare path that is none of the known kinds.
+    #[error("cannot tell what `{}` is: expected an OCI layout (with `oci-layout`), a docker-archive (a tar with `manifest.json`) or a root filesystem (with `etc/`, `usr/` or `var/lib/dpkg/`)", .path.display())]
+    Undetected {
+        /// The path.
+        path: PathBuf,
+    },
+    /// An I/O error on a file.
+    #[error("failed to read `{}`: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// An I/O or format error while reading a blob.
+    #[error("failed to read blob `{blob}`: {source}")]
+    Blob {
+        /// The blob, as a path.
+        blob: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A blob named by a manifest is not there.
+    #[error("blob `{blob}` is missing")]
+    MissingBlob {
+        /// The blob, as a path.
+        blob: String,
+    },
+    /// A blob's content does not match its digest: it was altered.
+    #[error("blob `{blob}` does not match its digest: expected `{expected}`, found `{actual}`")]
+    DigestMismatch {
+        /// The blob, as a path.
+        blob: String,
+        /// The digest the image names.
+        expected: String,
+        /// The digest of the content.
+        actual: String,
+    },
+    /// A digest that is not `sha256:` and 64 hex digits.
+    #[error("unsupported or malformed digest `{digest}`")]
+    BadDigest {
+        /// The digest.
+        digest: String,
+    },
+    /// Malformed JSON in an index, manifest or config.
+    #[error("malformed JSON in `{what}`: {source}")]
+    Json {
+        /// The file.
+        what: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The image is not what it should be.
+    #[error("`{image}`: {reason}")]
+    BadImage {
+        /// The target.
+        image: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No image carries the tag.
+    #[error("`{image}` has no image tagged `{tag}` (tags: {available})")]
+    TagNotFound {
+        /// The target.
+        image: String,
+        /// The tag asked for.
+        tag: String,
+        /// The tags there are.
+        available: String,
+    },
+    /// The layout holds several images and no tag chose one.
+    #[error("`{image}` holds several images (tags: {available}); choose one with `oci:DIR:TAG`")]
+    AmbiguousImage {
+        /// The target.
+        image: String,
+        /// The tags there are.
+        available: String,
+    },
+    /// An image index has no image for the platform.
+    #[error("`{image}` has no image for platform `{platform}` (available: {available})")]
+    NoPlatform {
+        /// The target.
+        image: String,
+        /// The platform asked for.
+        platform: String,
+        /// The platforms there are.
+        available: String,
+    },
+    /// A platform that cannot be parsed.
+    #[error(
+        "invalid platform `{platform}`: expected OS/ARCH[/VARIANT] or ARCH, e.g. `linux/amd64`"
+    )]
+    BadPlatform {
+        /// The platform.
+        platform: String,
+    },
+    /// A malformed dpkg database file.
+    #[error("malformed dpkg database `{path}` at line {line}: {reason}")]
+    Dpkg {
+        /// The file, as an absolute path inside the image.
+        path: String,
+        /// The 1-based line of the stanza or the bad line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Opens a target and reads what it holds, one [`Contents`] per image.
+///
+/// For an OCI layout, the tag (or, without one, the layout's only image)
+/// is resolved through `index.json`. When it leads to an image index,
+/// `platform` (`linux/amd64`, `amd64`, `linux/arm64/v8`, `aarch64`…) selects
+/// one of its images, and an error lists the platforms there are when none
+/// matches; `None` returns every image of the index, in index order, so
+/// the caller decides (`sbom` and `scan` pass the host's platform, `verify`
+/// passes `None`). A single image manifest, a docker-archive and a root
+/// filesystem have one image, returned whatever `platform` says; its
+/// [`Contents::platform`] tells which it is.
+///
+/// Every blob is checked against its digest as it is read (layers against
+/// the digest of their descriptor, or the config's diff IDs for a classic
+/// docker-archive); a mismatch is [`Error::DigestMismatch`] naming the
+/// blob. Layers may be gzip, zstd or uncompressed.
+pub fn open(target: &Target, platform: Option<&str>) -> Result<Vec<Contents>, Error> {
+    let platform = platform.map(oci::Platform::parse).transpose()?;
+    let label = target.to_string();
+    match target {
+        Target::Oci { dir, tag } => {
+            if !dir.is_dir() {
+                return Err(Error::TargetNotFound { target: label });
+            }
+            let blobs = Arc::new(blobs::DirBlobs::new(dir));
+            oci::open_layout(blobs, &label, "oci", tag.as_deref(), platform.as_ref())
+        }
+        Target::DockerArchive { file } => {
+            if !file.is_file() {
+                return Err(Error::TargetNotFound { target: label });
+            }
+            let blobs = Arc::new(blobs::ArchiveBlobs::open_archive(file)?);
+            oci::open_docker_archive(blobs, &label, platform.as_ref())
+        }
+        Target::Rootfs { dir } => {
+            if !dir.is_dir() {
+                return Err(Error::TargetNotFound { target: label });
+            }
+            let fs = fs::RootfsFs::new(dir);
+            let (packages, os) = inspect(&fs)?;
+            Ok(vec![Contents {
+                target: label,
+                kind: "rootfs",
+                manifest_digest: None,
+                platform: None,
+                config: None,
+                annotations: Default::default(),
+                packages,
+                os,
+                files: Box::new(fs),
+            }])
+        }
+    }
+}
+
+/// Reads the dpkg database and os-release of a tree.
+fn inspect(tree: &dyn Tree) -> Result<(Vec<InstalledPackage>, Option<OsRelease>), Error> {
+    let packages = dpkg::read_packages(tree)?;
+    let mut os = None;
+    for path in ["/etc/os-release", "/usr/lib/os-release"] {
+        let bytes = tree.read_file(path).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        if let Some(bytes) = bytes {
+            os = Some(osrelease::parse(&String::from_utf8_lossy(&bytes)));
+            break;
+        }
+    }
+    Ok((packages, os))
+}

@@ -1,0 +1,827 @@
+//! Reading feeds: OSV JSON (a directory tree, a zip in OSV's flat all.zip
+//! shape or the nested `CVE/<year>/…` shape, a tar, a single file) and the
+//! Debian Security Tracker JSON, merged into one set of entries.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::{release_key, Entry, Status, Vulnerability};
+use crate::{Error, Result};
+
+/// Where one input of an import came from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceInfo {
+    /// The path or URL the user gave.
+    pub location: String,
+    /// What it was read as: `osv-zip`, `osv-tar`, `osv-directory`,
+    /// `osv-json` or `debian-tracker-json`.
+    pub kind: String,
+    /// `sha256:…` of the file (for a directory: of the sorted list of
+    /// `relative path`, NUL, file sha256, newline).
+    pub sha256: String,
+    /// Records read from it.
+    pub records: usize,
+}
+
+/// What an import read and what it skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportStats {
+    /// Records read (OSV files, or tracker (package, CVE) pairs).
+    pub records: usize,
+    /// Records used, by kind (`CVE`, `DEBIAN-CVE`, `DSA`, `DLA`, `DTSA`,
+    /// `other`, `tracker`).
+    pub by_kind: BTreeMap<String, usize>,
+    /// Records skipped, by reason (`malformed`, `withdrawn`,
+    /// `no Debian entries`, `duplicate id (older modified)`…).
+    pub skipped: BTreeMap<String, usize>,
+    /// Up to 20 skipped malformed records with the reason, `file: reason`.
+    pub examples: Vec<String>,
+}
+
+impl ImportStats {
+    fn skip(&mut self, reason: &str, example: Option<String>) {
+        *self.skipped.entry(reason.to_string()).or_default() += 1;
+        if let Some(example) = example {
+            if self.examples.len() < 20 {
+                self.examples.push(example);
+            }
+        }
+    }
+}
+
+/// One OSV record reduced to what the database keeps.
+#[derive(Debug)]
+struct Record {
+    id: String,
+    canonical: String,
+    advisory: bool,
+    kind: &'static str,
+    modified: String,
+    aliases: Vec<String>,
+    /// For advisories: the canonical CVE ids they fix.
+    fixes: Vec<String>,
+    summary: Option<String>,
+    cvss_v3: Option<String>,
+    affected: Vec<Affected>,
+}
+
+#[derive(Debug)]
+struct Affected {
+    release: String,
+    package: String,
+    fixed: Option<String>,
+    urgency: Option<String>,
+}
+
+/// The result of parsing one input file's bytes.
+enum Parsed {
+    Record(Box<Record>),
+    Skip(&'static str, Option<String>),
+}
+
+#[derive(Deserialize)]
+struct OsvRecord {
+    id: String,
+    #[serde(default)]
+    modified: Option<String>,
+    #[serde(default)]
+    withdrawn: Option<String>,
+    #[serde(default)]
+    aliases: Option<Vec<String>>,
+    #[serde(default)]
+    related: Option<Vec<String>>,
+    #[serde(default)]
+    upstream: Option<Vec<String>>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    details: Option<String>,
+    #[serde(default)]
+    severity: Option<Vec<OsvSeverity>>,
+    #[serde(default)]
+    affected: Option<Vec<OsvAffected>>,
+}
+
+#[derive(Deserialize)]
+struct OsvSeverity {
+    #[serde(rename = "type")]
+    kind: String,
+    score: String,
+}
+
+#[derive(Deserialize)]
+struct OsvAffected {
+    #[serde(default)]
+    package: Option<OsvPackage>,
+    #[serde(default)]
+    ranges: Option<Vec<OsvRange>>,
+    #[serde(default)]
+    ecosystem_specific: Option<EcosystemSpecific>,
+}
+
+#[derive(Deserialize)]
+struct OsvPackage {
+    #[serde(default)]
+    ecosystem: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OsvRange {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    events: Vec<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+struct EcosystemSpecific {
+    #[serde(default)]
+    urgency: Option<String>,
+}
+
+/// `DEBIAN-CVE-2024-1` → `CVE-2024-1`; other ids unchanged.
+fn canonical_id(id: &str) -> &str {
+    match id.strip_prefix("DEBIAN-") {
+        Some(rest) if rest.starts_with("CVE-") => rest,
+        _ => id,
+    }
+}
+
+fn is_advisory(id: &str) -> bool {
+    let id = id.strip_prefix("DEBIAN-").unwrap_or(id);
+    id.starts_with("DSA-") || id.starts_with("DLA-") || id.starts_with("DTSA-")
+}
+
+fn record_kind(id: &str) -> &'static str {
+    for kind in ["DEBIAN-CVE", "CVE", "DSA", "DLA", "DTSA"] {
+        if id.starts_with(kind) && id.as_bytes().get(kind.len()) == Some(&b'-') {
+            return kind;
+        }
+    }
+    if let Some(rest) = id.strip_prefix("DEBIAN-") {
+        return record_kind(rest);
+    }
+    "other"
+}
+
+/// A short summary: the record's `summary`, else the first paragraph of its
+/// `details`, whitespace collapsed, cut to 240 characters.
+fn short_summary(summary: Option<&str>, details: Option<&str>) -> Option<String> {
+    let text = summary
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| details.and_then(|d| d.split("\n\n").find(|p| !p.trim().is_empty())))?;
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if out.chars().count() + word.chars().count() > 240 {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn parse_osv(name: &str, bytes: &[u8]) -> Parsed {
+    let osv: OsvRecord = match serde_json::from_slice(bytes) {
+        Ok(osv) => osv,
+        Err(err) => return Parsed::Skip("malformed", Some(format!("{name}: {err}"))),
+    };
+    osv_to_record(name, osv)
+}
+
+fn osv_to_record(name: &str, osv: OsvRecord) -> Parsed {
+    if osv.id.trim().is_empty() {
+        return Parsed::Skip("malformed", Some(format!("{name}: empty `id`")));
+    }
+    if osv.withdrawn.is_some() {
+        return Parsed::Skip("withdrawn", None);
+    }
+    let mut affected = Vec::new();
+    for entry in osv.affected.iter().flatten() {
+        let Some(package) = &entry.package else {
+            continue;
+        };
+        let (Some(ecosystem), Some(pkg_name)) = (&package.ecosystem, &package.name) else {
+            continue;
+        };
+        let Some(release) = ecosystem.strip_prefix("Debian:") else {
+            continue;
+        };
+        if release.trim().is_empty() || pkg_name.trim().is_empty() {
+            continue;
+        }
+        let mut fixed: Option<&str> = None;
+        let mut has_range = false;
+        for range in entry.ranges.iter().flatten() {
+            if range.kind != "ECOSYSTEM" {
+                continue;
+            }
+            has_range = true;
+            for event in &range.events {
+                if let Some(version) = event.get("fixed") {
+                    // Several fixes for one package and release: the highest
+                    // one is the version that has them all.
+                    if fixed.is_none_or(|f| bulwark_deb::version::compare(version, f).is_gt()) {
+                        fixed = Some(version);
+                    }
+                }
+            }
+        }
+        if !has_range {
+            continue;
+        }
+        affected.push(Affected {
+            release: release_key(release),
+            package: pkg_name.trim().to_string(),
+            fixed: fixed.map(str::to_string),
+            urgency: entry
+                .ecosystem_specific
+                .as_ref()
+                .and_then(|e| e.urgency.clone()),
+        });
+    }
+    if affected.is_empty() {
+        return Parsed::Skip("no Debian entries", None);
+    }
+    let id = osv.id.trim().to_string();
+    let canonical = canonical_id(&id).to_string();
+    let advisory = is_advisory(&id);
+    let mut aliases: Vec<String> = osv
+        .aliases
+        .iter()
+        .chain(osv.upstream.iter())
+        .flatten()
+        .map(|a| a.trim().to_string())
+        .collect();
+    if canonical != id {
+        aliases.push(id.clone());
+    }
+    let mut fixes = Vec::new();
+    if advisory {
+        fixes = osv
+            .aliases
+            .iter()
+            .chain(osv.related.iter())
+            .chain(osv.upstream.iter())
+            .flatten()
+            .map(|a| canonical_id(a.trim()))
+            .filter(|a| a.starts_with("CVE-"))
+            .map(str::to_string)
+            .collect();
+        fixes.sort();
+        fixes.dedup();
+    }
+    aliases.retain(|a| *a != canonical);
+    aliases.sort();
+    aliases.dedup();
+    let cvss_v3 = osv
+        .severity
+        .iter()
+        .flatten()
+        .find(|s| s.kind == "CVSS_V3")
+        .map(|s| s.score.trim().to_string());
+    Parsed::Record(Box::new(Record {
+        kind: record_kind(&id),
+        summary: short_summary(osv.summary.as_deref(), osv.details.as_deref()),
+        modified: osv.modified.unwrap_or_default(),
+        id,
+        canonical,
+        advisory,
+        aliases,
+        fixes,
+        cvss_v3,
+        affected,
+    }))
+}
+
+/// Debian Security Tracker JSON: `{source: {CVE: {description, releases:
+/// {codename: {status, fixed_version, urgency, nodsa, nodsa_reason,
+/// next_point_update, repositories}}}}}`.
+#[derive(Deserialize)]
+struct TrackerIssue {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    releases: BTreeMap<String, TrackerRelease>,
+}
+
+#[derive(Deserialize)]
+struct TrackerRelease {
+    status: String,
+    #[serde(default)]
+    fixed_version: Option<String>,
+    #[serde(default)]
+    urgency: Option<String>,
+    #[serde(default)]
+    nodsa: Option<String>,
+    #[serde(default)]
+    nodsa_reason: Option<String>,
+    #[serde(default)]
+    next_point_update: Option<bool>,
+}
+
+/// The entries of one (release, source package): vulnerability id →
+/// (entry, precedence rank, `modified` of the record that set it).
+pub(crate) type PackageEntries = BTreeMap<String, (Entry, u8, String)>;
+
+/// The merged result of an import, before it becomes a database.
+#[derive(Default)]
+pub(crate) struct Merged {
+    pub(crate) vulns: BTreeMap<String, Vulnerability>,
+    /// (release, source package) → vulnerability → (entry, rank).
+    pub(crate) entries: BTreeMap<(String, String), PackageEntries>,
+    pub(crate) sources: Vec<SourceInfo>,
+    pub(crate) stats: ImportStats,
+}
+
+/// Entry precedence: tracker data is the richest, then OSV vulnerability
+/// records, then entries known only from an advisory.
+const RANK_ADVISORY: u8 = 0;
+const RANK_OSV: u8 = 1;
+const RANK_TRACKER: u8 = 2;
+
+impl Merged {
+    fn vuln(&mut self, id: &str) -> &mut Vulnerability {
+        self.vulns
+            .entry(id.to_string())
+            .or_insert_with(|| Vulnerability {
+                id: id.to_string(),
+                ..Vulnerability::default()
+            })
+    }
+
+    fn add_records(&mut self, mut records: Vec<Record>) {
+        // Keep the newest `modified` of each id (the nested layout holds some
+        // advisories in two year folders).
+        records.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| b.modified.cmp(&a.modified)));
+        let before = records.len();
+        records.dedup_by(|later, first| later.id == first.id);
+        for _ in records.len()..before {
+            self.stats.skip("duplicate id (older modified)", None);
+        }
+        // Vulnerability records first, so advisories find their entries.
+        let (advisories, vulns): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.advisory);
+        for record in vulns {
+            *self
+                .stats
+                .by_kind
+                .entry(record.kind.to_string())
+                .or_default() += 1;
+            let vuln = self.vuln(&record.canonical);
+            merge_vuln(vuln, &record);
+            for affected in record.affected {
+                let entry = Entry {
+                    vulnerability: record.canonical.clone(),
+                    status: match affected.fixed.as_deref() {
+                        Some("0") => Status::NotAffected,
+                        Some(_) => Status::Resolved,
+                        None => Status::Open,
+                    },
+                    fixed_version: affected.fixed.filter(|f| f != "0"),
+                    urgency: affected.urgency,
+                    ..Entry::default()
+                };
+                let slot = self
+                    .entries
+                    .entry((affected.release, affected.package))
+                    .or_default();
+                match slot.get_mut(&record.canonical) {
+                    Some((_, rank, modified))
+                        if *rank > RANK_OSV
+                            || (*rank == RANK_OSV && *modified >= record.modified) => {}
+                    Some(old_slot) => {
+                        let advisories = std::mem::take(&mut old_slot.0.advisories);
+                        *old_slot = (
+                            Entry {
+                                advisories,
+                                ..entry
+                            },
+                            RANK_OSV,
+                            record.modified.clone(),
+                        );
+                    }
+                    None => {
+                        slot.insert(
+                            record.canonical.clone(),
+                            (entry, RANK_OSV, record.modified.clone()),
+                        );
+                    }
+                }
+            }
+        }
+        for record in advisories {
+            *self
+                .stats
+                .by_kind
+                .entry(record.kind.to_string())
+                .or_default() += 1;
+            let targets = if record.fixes.is_empty() {
+                let vuln = self.vuln(&record.canonical);
+                merge_vuln(vuln, &record);
+                vec![record.canonical.clone()]
+            } else {
+                for cve in &record.fixes {
+                    self.vuln(cve);
+                }
+                record.fixes.clone()
+            };
+            for affected in &record.affected {
+                let slot = self
+                    .entries
+                    .entry((affected.release.clone(), affected.package.clone()))
+                    .or_default();
+                for target in &targets {
+                    let (entry, rank, _) = slot.entry(target.clone()).or_insert_with(|| {
+                        (
+                            Entry {
+                                vulnerability: target.clone(),
+                                status: Status::Open,
+                                ..Entry::default()
+                            },
+                            RANK_ADVISORY,
+                            String::new(),
+                        )
+                    });
+                    if *rank == RANK_ADVISORY {
+                        // Known only from advisories: the earliest fix is the fix.
+                        if let Some(fixed) = &affected.fixed {
+                            if entry
+                                .fixed_version
+                                .as_deref()
+                                .is_none_or(|old| bulwark_deb::version::compare(fixed, old).is_lt())
+                            {
+                                entry.fixed_version = Some(fixed.clone());
+                                entry.status = Status::Resolved;
+                            }
+                        }
+                        if entry.urgency.is_none() {
+                            entry.urgency = affected.urgency.clone();
+                        }
+                    }
+                    if let Err(at) = entry.advisories.binary_search(&record.id) {
+                        entry.advisories.insert(at, record.id.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_tracker(&mut self, name: &str, bytes: &[u8]) -> Result<usize> {
+        type Raw = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+        let raw: Raw = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            path: PathBuf::from(name),
+            source,
+        })?;
+        let mut count = 0;
+        for (package, issues) in raw {
+            for (id, value) in issues {
+                count += 1;
+                let issue: TrackerIssue = match serde_json::from_value(value) {
+                    Ok(issue) => issue,
+                    Err(err) => {
+                        self.stats
+                            .skip("malformed", Some(format!("{name}: {package}/{id}: {err}")));
+                        continue;
+                    }
+                };
+                let mut used = false;
+                for (codename, rel) in issue.releases {
+                    let status = match (rel.status.as_str(), rel.fixed_version.as_deref()) {
+                        (_, Some("0")) => Status::NotAffected,
+                        ("resolved", Some(_)) => Status::Resolved,
+                        ("open", _) => Status::Open,
+                        ("undetermined", _) => Status::Undetermined,
+                        ("not-affected", _) => Status::NotAffected,
+                        (other, _) => {
+                            self.stats.skip(
+                                "malformed",
+                                Some(format!(
+                                    "{name}: {package}/{id}/{codename}: unknown status `{other}`"
+                                )),
+                            );
+                            continue;
+                        }
+                    };
+                    used = true;
+                    let slot = self
+                        .entries
+                        .entry((release_key(&codename), package.clone()))
+                        .or_default();
+                    let advisories = slot
+                        .remove(&id)
+                        .map(|(old, _, _)| old.advisories)
+                        .unwrap_or_default();
+                    let entry = Entry {
+                        vulnerability: id.clone(),
+                        status,
+                        fixed_version: rel
+                            .fixed_version
+                            .filter(|f| status == Status::Resolved && !f.is_empty()),
+                        urgency: rel.urgency.filter(|u| !u.is_empty()),
+                        nodsa: rel.nodsa.filter(|n| !n.is_empty()),
+                        nodsa_reason: rel.nodsa_reason.filter(|n| !n.is_empty()),
+                        next_point_update: rel.next_point_update.unwrap_or(false),
+                        advisories,
+                    };
+                    slot.insert(id.clone(), (entry, RANK_TRACKER, String::new()));
+                }
+                if used {
+                    *self.stats.by_kind.entry("tracker".to_string()).or_default() += 1;
+                    let summary = short_summary(None, issue.description.as_deref());
+                    let vuln = self.vuln(&id);
+                    if vuln.summary.is_none() {
+                        vuln.summary = summary;
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+fn merge_vuln(vuln: &mut Vulnerability, record: &Record) {
+    for alias in &record.aliases {
+        if let Err(at) = vuln.aliases.binary_search(alias) {
+            vuln.aliases.insert(at, alias.clone());
+        }
+    }
+    if vuln.summary.is_none() {
+        vuln.summary = record.summary.clone();
+    }
+    if vuln.cvss_v3.is_none() {
+        vuln.cvss_v3 = record.cvss_v3.clone();
+    }
+    if !record.modified.is_empty()
+        && vuln
+            .modified
+            .as_deref()
+            .is_none_or(|m| m < record.modified.as_str())
+    {
+        vuln.modified = Some(record.modified.clone());
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Parses many (name, bytes) members in parallel, keeping input order.
+fn parse_members(members: Vec<(String, Vec<u8>)>) -> Vec<Parsed> {
+    members
+        .into_par_iter()
+        .map(|(name, bytes)| parse_osv(&name, &bytes))
+        .collect()
+}
+
+impl Merged {
+    fn absorb(&mut self, parsed: Vec<Parsed>) -> Vec<Record> {
+        let mut records = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            self.stats.records += 1;
+            match p {
+                Parsed::Record(record) => records.push(*record),
+                Parsed::Skip(reason, example) => self.stats.skip(reason, example),
+            }
+        }
+        records
+    }
+
+    /// Reads one input (file or directory), returning its OSV records; the
+    /// tracker format is merged directly.
+    fn read_input(&mut self, path: &Path, location: &str) -> Result<Vec<Record>> {
+        let before = self.stats.records;
+        let meta = std::fs::metadata(path).map_err(io_err(path))?;
+        let (kind, sha256, records) = if meta.is_dir() {
+            let (sha, records) = self.read_dir(path)?;
+            ("osv-directory", sha, records)
+        } else {
+            let bytes = std::fs::read(path).map_err(io_err(path))?;
+            if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+                let (sha, parsed) = rayon::join(|| sha256_hex(&bytes), || read_zip(path, &bytes));
+                let records = self.absorb(parsed?);
+                ("osv-zip", sha, records)
+            } else if bytes.starts_with(&[0x1f, 0x8b]) || is_tar(&bytes) {
+                let sha = sha256_hex(&bytes);
+                let records = self.read_tar(path, &bytes)?;
+                ("osv-tar", sha, records)
+            } else {
+                let sha = sha256_hex(&bytes);
+                let (kind, records) = self.read_json_file(path, &bytes)?;
+                (kind, sha, records)
+            }
+        };
+        self.sources.push(SourceInfo {
+            location: location.to_string(),
+            kind: kind.to_string(),
+            sha256,
+            records: self.stats.records - before,
+        });
+        Ok(records)
+    }
+
+    fn read_dir(&mut self, root: &Path) -> Result<(String, Vec<Record>)> {
+        let mut paths = Vec::new();
+        for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+            let entry = entry.map_err(|err| {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                Error::Io {
+                    path,
+                    source: err.into(),
+                }
+            })?;
+            if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "json")
+            {
+                paths.push(entry.into_path());
+            }
+        }
+        let read: Vec<Result<(String, String, Parsed)>> = paths
+            .par_iter()
+            .map(|path| {
+                let bytes = std::fs::read(path).map_err(io_err(path))?;
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned();
+                let sha = hex::encode(Sha256::digest(&bytes));
+                let parsed = parse_osv(&path.display().to_string(), &bytes);
+                Ok((rel, sha, parsed))
+            })
+            .collect();
+        let mut tree = Sha256::new();
+        let mut parsed = Vec::with_capacity(read.len());
+        for item in read {
+            let (rel, sha, p) = item?;
+            tree.update(rel.as_bytes());
+            tree.update(b"\0");
+            tree.update(sha.as_bytes());
+            tree.update(b"\n");
+            parsed.push(p);
+        }
+        let records = self.absorb(parsed);
+        Ok((format!("sha256:{}", hex::encode(tree.finalize())), records))
+    }
+
+    fn read_tar(&mut self, path: &Path, bytes: &[u8]) -> Result<Vec<Record>> {
+        let tar_err = |source| Error::Archive {
+            path: path.to_path_buf(),
+            source,
+        };
+        let reader: Box<dyn Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::GzDecoder::new(bytes))
+        } else {
+            Box::new(bytes)
+        };
+        let mut archive = tar::Archive::new(reader);
+        let mut records = Vec::new();
+        let mut batch = Vec::new();
+        let mut batch_size = 0;
+        for member in archive.entries().map_err(tar_err)? {
+            let mut member = member.map_err(tar_err)?;
+            if !member.header().entry_type().is_file() {
+                continue;
+            }
+            let name = member.path().map_err(tar_err)?.display().to_string();
+            if !name.ends_with(".json") {
+                continue;
+            }
+            let mut data = Vec::with_capacity(member.size() as usize);
+            member.read_to_end(&mut data).map_err(tar_err)?;
+            batch_size += data.len();
+            batch.push((format!("{}:{name}", path.display()), data));
+            // Parse in batches to bound memory on large archives.
+            if batch_size > 64 << 20 {
+                let parsed = parse_members(std::mem::take(&mut batch));
+                records.extend(self.absorb(parsed));
+                batch_size = 0;
+            }
+        }
+        let parsed = parse_members(batch);
+        records.extend(self.absorb(parsed));
+        Ok(records)
+    }
+
+    fn read_json_file(&mut self, path: &Path, bytes: &[u8]) -> Result<(&'static str, Vec<Record>)> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|source| Error::Json {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let name = path.display().to_string();
+        match value {
+            serde_json::Value::Array(items) => {
+                let parsed = items
+                    .into_iter()
+                    .map(|item| match serde_json::from_value(item) {
+                        Ok(osv) => osv_to_record(&name, osv),
+                        Err(err) => Parsed::Skip("malformed", Some(format!("{name}: {err}"))),
+                    })
+                    .collect();
+                Ok(("osv-json", self.absorb(parsed)))
+            }
+            serde_json::Value::Object(ref map) if map.contains_key("id") => {
+                let parsed = vec![parse_osv(&name, bytes)];
+                Ok(("osv-json", self.absorb(parsed)))
+            }
+            serde_json::Value::Object(_) => {
+                drop(value);
+                let count = self.add_tracker(&name, bytes)?;
+                self.stats.records += count;
+                Ok(("debian-tracker-json", Vec::new()))
+            }
+            _ => Err(Error::UnknownInput {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+fn is_tar(bytes: &[u8]) -> bool {
+    bytes.get(257..262) == Some(b"ustar")
+}
+
+/// Reads every `.json` member of a zip in parallel (each thread with its own
+/// view of the archive).
+fn read_zip(path: &Path, bytes: &[u8]) -> Result<Vec<Parsed>> {
+    let zip_err = |source| Error::Zip {
+        path: path.to_path_buf(),
+        source,
+    };
+    let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(zip_err)?;
+    let count = archive.len();
+    let results: Vec<Result<Option<Parsed>>> = (0..count)
+        .into_par_iter()
+        .map_init(
+            || archive.clone(),
+            |archive, index| {
+                let mut file = archive.by_index(index).map_err(zip_err)?;
+                let member = file.name().map_err(zip_err)?.into_owned();
+                if !file.is_file() || !member.ends_with(".json") {
+                    return Ok(None);
+                }
+                let name = format!("{}:{member}", path.display());
+                let mut data = Vec::with_capacity(file.size() as usize);
+                file.read_to_end(&mut data)
+                    .map_err(|source| Error::ZipMember {
+                        path: path.to_path_buf(),
+                        member: member.clone(),
+                        source,
+                    })?;
+                Ok(Some(parse_osv(&name, &data)))
+            },
+        )
+        .collect();
+    let mut parsed = Vec::with_capacity(count);
+    for result in results {
+        if let Some(p) = result? {
+            parsed.push(p);
+        }
+    }
+    Ok(parsed)
+}
+
+/// Imports `inputs` (path, location to record) into a merged set.
+pub(crate) fn import(inputs: &[(PathBuf, String)]) -> Result<Merged> {
+    let mut merged = Merged::default();
+    let mut records = Vec::new();
+    for (path, location) in inputs {
+        let mut read = merged.read_input(path, location)?;
+        records.append(&mut read);
+    }
+    // Tracker files were merged while reading; they take precedence however
+    // the user ordered the inputs, so OSV records go in first.
+    let tracker_entries = std::mem::take(&mut merged.entries);
+    merged.add_records(records);
+    // Re-apply tracker entries over OSV ones, keeping advisory ids.
+    for (key, vulns) in tracker_entries {
+        let slot = merged.entries.entry(key).or_default();
+        for (id, (mut entry, rank, modified)) in vulns {
+            if let Some((old, _, _)) = slot.remove(&id) {
+                for adv in old.advisories {
+                    if let Err(at) = entry.advisories.binary_search(&adv) {
+                        entry.advisories.insert(at, adv);
+                    }
+                }
+            }
+            slot.insert(id, (entry, rank, modified));
+        }
+    }
+    Ok(merged)
+}

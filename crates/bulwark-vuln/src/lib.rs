@@ -1,0 +1,173 @@
+//! This crate provides bulwark's vulnerability database and the scanning of
+//! installed Debian packages against it, with Debian's own semantics.
+//!
+//! # Brief overview
+//!
+//! [`Database::import`] reads OSV JSON (a directory, OSV's flat `all.zip`,
+//! the nested `CVE/<year>/…` snapshot layout, a tar) and Debian Security
+//! Tracker JSON into one model keyed by (release, source package,
+//! vulnerability): an [`Entry`] with a [`Status`], the fixed version,
+//! Debian's urgency, no-DSA notes and the advisories that fix it; details
+//! per vulnerability live in [`Vulnerability`]. Records that alias each
+//! other (`DEBIAN-CVE-…` and `CVE-…`, an advisory and the CVEs it lists)
+//! are merged. [`Database::save`] writes a compact versioned file atomically
+//! and [`Database::open`] loads it lazily, a release at a time.
+//!
+//! [`scan`] matches installed packages by **source** package name and
+//! **source** version against the entries of the image's release, and
+//! returns a [`Report`] grouped by package, rendered by [`render_table`],
+//! [`to_json`], [`to_sarif`] and [`to_openvex`]. OpenVEX statements
+//! ([`read_openvex`]) suppress findings. [`packages_from_purls`] and
+//! [`packages_from_sbom`] turn an SBOM's package URLs into packages.
+//!
+//! See `docs/scan-report.md` for the JSON report's schema and the matching
+//! rules.
+
+mod cvss;
+mod db;
+mod import;
+mod model;
+mod output;
+mod purl;
+mod scan;
+mod vex;
+
+use std::path::PathBuf;
+
+pub use cvss::{base_score as cvss_v3_base_score, CvssV3};
+pub use db::{default_path, Database, DbInfo, ReleaseCounts, FORMAT_VERSION};
+pub use import::{ImportStats, SourceInfo};
+pub use model::{
+    release_codename, release_key, Entry, ParseSeverityError, Severity, Status, Vulnerability,
+};
+pub use output::{render_table, to_json, to_openvex, to_sarif};
+pub use purl::{os_from_purls, packages_from_purls, packages_from_sbom};
+pub use scan::{
+    package_origin, scan, DatabaseSummary, Finding, Origin, PackageFindings, Report, ScanOptions,
+    SkippedPackage, Summary, Suppressed, TargetInfo,
+};
+pub use vex::{parse_openvex, read_openvex, VexProduct, VexStatement};
+
+/// An error of this crate; each names the file, URL or package involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A zip archive could not be read (truncated, corrupt).
+    #[error("`{path}` is not a readable zip archive: {source}")]
+    Zip {
+        /// The archive.
+        path: PathBuf,
+        /// The cause.
+        source: zip::result::ZipError,
+    },
+    /// A member of a zip archive could not be decompressed.
+    #[error("`{path}`: cannot read member `{member}`: {source}")]
+    ZipMember {
+        /// The archive.
+        path: PathBuf,
+        /// The member's name.
+        member: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A tar archive could not be read.
+    #[error("`{path}` is not a readable tar archive: {source}")]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A JSON input is not valid JSON.
+    #[error("`{path}` is not valid JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// An input is of no format the importer knows.
+    #[error(
+        "`{path}` is neither OSV JSON, a zip or tar of OSV JSON, nor Debian Security Tracker JSON"
+    )]
+    UnknownInput {
+        /// The file.
+        path: PathBuf,
+    },
+    /// There is no database file.
+    #[error(
+        "no vulnerability database at `{path}`: run `bulwark db import PATH` (PATH: OSV JSON, \
+         a zip such as OSV's Debian all.zip, or Debian Security Tracker JSON) or \
+         `bulwark db update --url URL` first"
+    )]
+    NoDatabase {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The database file is damaged.
+    #[error("`{path}` is not a valid bulwark vulnerability database: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database file has another format version.
+    #[error(
+        "`{path}` has database format {found} but this bulwark reads format {expected}: \
+         run `bulwark db import` or `bulwark db update` again"
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A download failed.
+    #[error("cannot download `{url}`: {source}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// The cause.
+        source: Box<ureq::Error>,
+    },
+    /// No default database path can be derived.
+    #[error("cannot find a default database path: set `BULWARK_DB`, `XDG_CACHE_HOME` or `HOME`")]
+    NoDefaultPath,
+    /// A VEX document is not usable.
+    #[error("VEX document `{path}`: {reason}")]
+    Vex {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An SBOM is not usable.
+    #[error("SBOM `{path}`: {reason}")]
+    Sbom {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

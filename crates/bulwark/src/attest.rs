@@ -1,0 +1,1256 @@
+//! Build-time attestations (SBOMs, SLSA provenance, image signatures) and
+//! `bulwark verify`.
+//!
+//! [`attach_build_attestations`] runs after `bulwark_emit::write` for an OCI
+//! layout: it reads the image it just wrote back (the ground truth), builds
+//! an SPDX and a CycloneDX SBOM and an in-toto SLSA Provenance v1 statement
+//! per platform, signs them (and the manifest digests) when a key is given,
+//! and attaches everything as OCI 1.1 artifacts. [`verify`] checks all of it
+//! again and evaluates a [`Policy`]; it returns a [`VerifyReport`] whose
+//! [`exit_code`](VerifyReport::exit_code) is that of `bulwark verify`.
+//!
+//! # Wiring (for the lead: code to add outside this file)
+//!
+//! `crates/bulwark/Cargo.toml`, `[dependencies]`: `serde_norway.workspace = true`.
+//!
+//! `crates/bulwark-cli/src/lib.rs`: a `Command` variant and its arguments.
+//!
+//! ```text
+//! /// Check an image's signatures, attestations and SBOMs, and a policy.
+//! #[command(after_long_help = concat!("\
+//! Checks, for every platform (or --platform): the manifest, config and layer
+//! digests; the signature over the manifest digest; the signed provenance and
+//! its subject; the signed SBOMs against the packages really in the image;
+//! then the policy.
+//!
+//! Examples:
+//!   bulwark verify oci:out/app:latest --key keys/release.pub
+//!   bulwark verify oci:out/app:latest --key keys/release.pub --policy policy.yaml --format json
+//!
+//! ", exit_codes!()))]
+//! Verify(VerifyArgs),
+//!
+//! /// Arguments of `bulwark verify`.
+//! #[derive(Debug, Args)]
+//! pub struct VerifyArgs {
+//!     /// The image: `oci:DIR[:TAG]` (attestations live in OCI layouts only).
+//!     pub target: String,
+//!     /// The public key (PEM) the image must be signed with.
+//!     #[arg(long, value_name = "PUBKEY")]
+//!     pub key: PathBuf,
+//!     /// A policy file (YAML): deny-packages, allow-licenses, deny-licenses,
+//!     /// require-builder, require-non-root, max-severity.
+//!     #[arg(long, value_name = "FILE")]
+//!     pub policy: Option<PathBuf>,
+//!     /// Check one platform only, e.g. `linux/arm64` [default: all].
+//!     #[arg(long)]
+//!     pub platform: Option<String>,
+//!     /// Output format on stdout: readable text, or one JSON document.
+//!     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+//!     pub format: OutputFormat,
+//! }
+//! ```
+//!
+//! `BuildArgs` gets `--sign KEY` and, optionally, `--sbom-files`:
+//!
+//! ```text
+//! /// Sign the image and its attestations with KEY (a PEM file or `env://VAR`).
+//! #[arg(long, value_name = "KEY")]
+//! pub sign: Option<String>,
+//! ```
+//!
+//! `crates/bulwark/src/lib.rs`: `pub mod attest;` and in `dispatch`:
+//!
+//! ```text
+//! Command::Verify(args) => {
+//!     let report = attest::verify(&args.target, &args.key, args.policy.as_deref(), args.platform.as_deref())?;
+//!     match args.format {
+//!         OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
+//!         OutputFormat::Human => printer.data(report.to_string().trim_end()),
+//!     }
+//!     if report.exit_code != 0 {
+//!         return Err(attest::VerifyFailed(report.exit_code).into());
+//!     }
+//! }
+//! ```
+//!
+//! `crates/bulwark/src/exit.rs`, first line of `specific_code`:
+//!
+//! ```text
+//! if let Some(e) = cause.downcast_ref::<crate::attest::VerifyFailed>() { return Some(e.0); }
+//! ```
+//!
+//! `crates/bulwark/src/build.rs`, in `build` right after `bulwark_emit::write`
+//! (`signing_key` is `args.sign.map(|k| bulwark_attest::load_signing_key(&k)).transpose()?`,
+//! loaded BEFORE resolving so that a bad key fails fast):
+//!
+//! ```text
+//! if let bulwark_emit::Target::OciLayout { dir, tag } = &target {
+//!     let repo_of = |c: &Chosen| &plan.repositories[c.repository];
+//!     let att = crate::attest::BuildAttestations {
+//!         layout: dir, tag, image_name: &spec.name,
+//!         index: (written.media_type == bulwark_emit::MEDIA_TYPE_INDEX).then(|| bulwark_emit::Descriptor {
+//!             media_type: written.media_type.clone(), digest: written.digest.clone(), size: written.size, ..Default::default() }),
+//!         platforms: plan.platforms.iter().zip(&written.manifests).map(|(p, m)| crate::attest::PlatformAttest {
+//!             manifest: m, architecture: &p.architecture,
+//!             packages: p.packages.iter().map(|c| crate::attest::BuiltPackage {
+//!                 name: &c.name, version: &c.version, architecture: &c.architecture, sha256: &c.sha256,
+//!                 // the repository entry as written (`${VAR}` unexpanded) + the pool path: never a host name
+//!                 uri: format!("{}#{}", repo_of(c).entry, c.path),
+//!             }).collect(),
+//!         }).collect(),
+//!         spec_sha256: sha256_hex(&spec_bytes),
+//!         lock_sha256: opts.locked.then(|| std::fs::read(&lock_path)).transpose()?.map(|b| sha256_hex(&b)),
+//!         inrelease: plan.repositories.iter().map(|r| (format!("{} {}", r.entry, r.suite), r.inrelease_sha256.clone())).collect(),
+//!         parameters: serde_json::json!({"repositories": spec.repositories_as_written, "packages": spec.packages,
+//!             "exclude": spec.exclude.iter().map(|x| &x.name).collect::<Vec<_>>(), "architectures": archs, "tag": tag}),
+//!         created: epoch_env.unwrap_or(images[0].created),
+//!         key: signing_key.as_ref(),
+//!         sbom_files: false, // spec key `sbom-files`, once the spec has it
+//!     };
+//!     for line in crate::attest::attach_build_attestations(&att)? { printer.status("Attested", line); }
+//! }
+//! ```
+//!
+//! A docker-archive output gets no attestations (it has no place for
+//! referrers); `--sign` with a docker-archive output should be refused as an
+//! input error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use bulwark_attest::{
+    Artifact, Envelope, ProvenanceInput, ResourceDescriptor, SigningKey, Subject, VerifyError,
+    VerifyingKey, ARTIFACT_TYPE_CYCLONEDX, ARTIFACT_TYPE_DSSE, ARTIFACT_TYPE_SIGSTORE_BUNDLE,
+    ARTIFACT_TYPE_SPDX, PAYLOAD_TYPE_IN_TOTO, PREDICATE_COSIGN_SIGN_V1, PREDICATE_CYCLONEDX,
+    PREDICATE_SLSA_PROVENANCE_V1, PREDICATE_SPDX,
+};
+use bulwark_emit::Descriptor;
+use bulwark_image::Contents;
+use bulwark_sbom::PackageRecord;
+
+/// `runDetails.builder.id` of bulwark's provenance.
+pub const BUILDER_ID: &str = "https://github.com/bulwark-build/bulwark";
+/// Artifact type of an unsigned in-toto statement (provenance without a key).
+pub const ARTIFACT_TYPE_IN_TOTO: &str = PAYLOAD_TYPE_IN_TOTO;
+/// Media type of a `.deb` in the provenance's resolved dependencies.
+const MEDIA_TYPE_DEB: &str = "application/vnd.debian.binary-package";
+const TOOL: &str = concat!("bulwark-", env!("CARGO_PKG_VERSION"));
+
+/// Exit code: policy violation.
+const POLICY: u8 = 1;
+/// Exit code: input error.
+const INPUT: u8 = 2;
+/// Exit code: signature missing.
+const MISSING: u8 = 3;
+/// Exit code: bad signature or wrong key.
+const BAD_SIGNATURE: u8 = 4;
+/// Exit code: digest or content mismatch.
+const MISMATCH: u8 = 5;
+
+/// One package of a built platform, as the build resolved it.
+#[derive(Clone, Debug)]
+pub struct BuiltPackage<'a> {
+    /// Binary package name.
+    pub name: &'a str,
+    /// Version, epoch included.
+    pub version: &'a str,
+    /// Package architecture (`amd64`, `all`, …).
+    pub architecture: &'a str,
+    /// Hex SHA-256 of the `.deb`.
+    pub sha256: &'a str,
+    /// Where the `.deb` came from, host-free: the spec's repository entry as
+    /// written (`${VAR}` unexpanded) and the pool path.
+    pub uri: String,
+}
+
+/// One platform of a build.
+#[derive(Clone, Debug)]
+pub struct PlatformAttest<'a> {
+    /// The platform's image manifest, as `bulwark_emit::write` returned it.
+    pub manifest: &'a Descriptor,
+    /// The Debian architecture it was built for.
+    pub architecture: &'a str,
+    /// The packages installed, with their `.deb` digests.
+    pub packages: Vec<BuiltPackage<'a>>,
+}
+
+/// Everything [`attach_build_attestations`] needs from a build.
+#[derive(Clone, Debug)]
+pub struct BuildAttestations<'a> {
+    /// The OCI layout the image was written to.
+    pub layout: &'a Path,
+    /// The tag the image was written under.
+    pub tag: &'a str,
+    /// The spec's image name.
+    pub image_name: &'a str,
+    /// The image index, for a multi-platform image (it is signed too).
+    pub index: Option<Descriptor>,
+    /// Every platform, in `Written::manifests` order.
+    pub platforms: Vec<PlatformAttest<'a>>,
+    /// Hex SHA-256 of the spec file.
+    pub spec_sha256: String,
+    /// Hex SHA-256 of the lockfile, when the build used one.
+    pub lock_sha256: Option<String>,
+    /// Every `InRelease` the packages came from: a host-free name (the
+    /// repository entry as written and the suite) and its hex SHA-256.
+    pub inrelease: Vec<(String, String)>,
+    /// The build's parameters (`externalParameters.parameters`), host-free.
+    pub parameters: Value,
+    /// Document time, seconds since the epoch (from `SOURCE_DATE_EPOCH`).
+    pub created: u64,
+    /// The signing key, for `--sign`.
+    pub key: Option<&'a SigningKey>,
+    /// Also list every file in the SBOMs (spec key `sbom-files`).
+    pub sbom_files: bool,
+}
+
+/// Builds the SBOMs and provenance of every platform of a freshly written
+/// image and attaches them (signed, with a key) to the image in its OCI
+/// layout. Returns one summary line per platform.
+///
+/// The SBOMs describe what the image really holds: the image is read back
+/// from the layout (digests checked) and its dpkg database and copyright
+/// files are what [`bulwark_sbom::records`] reads; only the `.deb` SHA-256s
+/// come from the build. Everything is a pure function of the inputs, so two
+/// builds give the same bytes (Ed25519 and RFC 6979 ECDSA signatures are
+/// deterministic).
+pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String>> {
+    let reference = format!("{}:{}", input.image_name, input.tag);
+    let target = bulwark_image::Target::Oci {
+        dir: input.layout.to_path_buf(),
+        tag: Some(input.tag.to_owned()),
+    };
+    let contents = bulwark_image::open(&target, None)
+        .with_context(|| format!("cannot read back the image `{target}` to attest it"))?;
+    let mut lines = Vec::new();
+    for platform in &input.platforms {
+        let digest = &platform.manifest.digest;
+        let image = contents
+            .iter()
+            .find(|c| c.manifest_digest.as_deref() == Some(digest.as_str()))
+            .with_context(|| format!("`{target}` has no image manifest `{digest}`"))?;
+        let artifacts = platform_artifacts(input, platform, image, &reference)?;
+        let kinds: Vec<&str> = artifacts
+            .iter()
+            .filter_map(|a| a.annotations.get(bulwark_attest::ANNOTATION_ARTIFACT))
+            .map(String::as_str)
+            .collect();
+        bulwark_attest::attach(input.layout, platform.manifest, &artifacts)
+            .with_context(|| format!("cannot attach attestations to `{digest}`"))?;
+        lines.push(format!(
+            "{} {}: {}{}",
+            image.platform.as_deref().unwrap_or(platform.architecture),
+            digest,
+            kinds.join(", "),
+            if input.key.is_some() { " (signed)" } else { "" }
+        ));
+    }
+    if let (Some(index), Some(key)) = (&input.index, input.key) {
+        let bundle = bulwark_attest::sign_manifest(&index.digest, input.image_name, key)?;
+        let artifact = Artifact::sigstore_bundle(
+            "signature",
+            bundle.to_json(),
+            PREDICATE_COSIGN_SIGN_V1,
+        );
+        bulwark_attest::attach(input.layout, index, &[artifact])
+            .with_context(|| format!("cannot attach the signature of `{}`", index.digest))?;
+        lines.push(format!("index {}: signature", index.digest));
+    }
+    Ok(lines)
+}
+
+/// The artifacts of one platform: SBOMs, provenance and, with a key, the
+/// signature.
+fn platform_artifacts(
+    input: &BuildAttestations,
+    platform: &PlatformAttest,
+    image: &Contents,
+    reference: &str,
+) -> Result<Vec<Artifact>> {
+    let digest = &platform.manifest.digest;
+    let by_name: BTreeMap<(&str, &str), &BuiltPackage> = platform
+        .packages
+        .iter()
+        .map(|p| ((p.name, p.architecture), p))
+        .collect();
+    let mut records = bulwark_sbom::records(image)
+        .with_context(|| format!("cannot read the packages of `{digest}`"))?;
+    for r in &mut records {
+        let key = (r.package.name.as_str(), r.package.architecture.as_str());
+        r.deb_sha256 = by_name.get(&key).map(|p| p.sha256.to_owned());
+    }
+    let files = if input.sbom_files {
+        Some(bulwark_sbom::file_records(image)?)
+    } else {
+        None
+    };
+    let sbom_input = bulwark_sbom::SbomInput {
+        subject: bulwark_sbom::Subject {
+            name: reference.to_owned(),
+            manifest_digest: Some(digest.clone()),
+            platform: image.platform.clone(),
+            supplier: Some(supplier(image, input.image_name)),
+        },
+        os: image.os.as_ref(),
+        packages: &records,
+        files: files.as_deref(),
+        created: input.created,
+        tool: TOOL,
+    };
+    let spdx = bulwark_sbom::spdx_json(&sbom_input)?;
+    let cyclonedx = bulwark_sbom::cyclonedx_json(&sbom_input)?;
+    let provenance = provenance(input, platform, reference);
+
+    let mut artifacts = vec![
+        Artifact::new("sbom-spdx", ARTIFACT_TYPE_SPDX, spdx.clone()),
+        Artifact::new("sbom-cyclonedx", ARTIFACT_TYPE_CYCLONEDX, cyclonedx.clone()),
+    ];
+    let Some(key) = input.key else {
+        artifacts.push(
+            Artifact::new(
+                "provenance",
+                ARTIFACT_TYPE_IN_TOTO,
+                serde_json::to_vec(&provenance)?,
+            )
+            .with_annotation(
+                bulwark_attest::ANNOTATION_PREDICATE_TYPE,
+                PREDICATE_SLSA_PROVENANCE_V1,
+            ),
+        );
+        return Ok(artifacts);
+    };
+    let sign = |statement: &Value| -> Result<Vec<u8>> {
+        let payload = serde_json::to_vec(statement)?;
+        Ok(bulwark_attest::dsse_sign(PAYLOAD_TYPE_IN_TOTO, &payload, key).to_json())
+    };
+    artifacts.push(Artifact::dsse(
+        "provenance",
+        sign(&provenance)?,
+        PREDICATE_SLSA_PROVENANCE_V1,
+    ));
+    for (kind, predicate_type, document) in [
+        ("sbom-spdx", PREDICATE_SPDX, &spdx),
+        ("sbom-cyclonedx", PREDICATE_CYCLONEDX, &cyclonedx),
+    ] {
+        let sbom: Value = serde_json::from_slice(document)?;
+        let statement = bulwark_attest::sbom_statement(reference, digest, predicate_type, sbom);
+        artifacts.push(Artifact::dsse(kind, sign(&statement)?, predicate_type));
+    }
+    let bundle = bulwark_attest::sign_manifest(digest, input.image_name, key)?;
+    artifacts.push(Artifact::sigstore_bundle(
+        "signature",
+        bundle.to_json(),
+        PREDICATE_COSIGN_SIGN_V1,
+    ));
+    Ok(artifacts)
+}
+
+/// The SBOM supplier of a built image: `Organization: VENDOR` from the
+/// `org.opencontainers.image.vendor` annotation (the spec's `annotations`),
+/// else `Organization: NAME maintainers`, NAME being the spec's image name:
+/// whoever maintains the spec supplies the image.
+fn supplier(image: &Contents, image_name: &str) -> String {
+    match image.annotations.get("org.opencontainers.image.vendor") {
+        Some(vendor) if !vendor.trim().is_empty() => format!("Organization: {}", vendor.trim()),
+        _ => format!("Organization: {image_name} maintainers"),
+    }
+}
+
+/// The SLSA provenance statement of one platform.
+fn provenance(input: &BuildAttestations, platform: &PlatformAttest, reference: &str) -> Value {
+    let mut debs: Vec<&BuiltPackage> = platform.packages.iter().collect();
+    debs.sort_by(|a, b| (a.name, a.architecture).cmp(&(b.name, b.architecture)));
+    let mut dependencies: Vec<ResourceDescriptor> = debs
+        .iter()
+        .map(|p| ResourceDescriptor {
+            name: Some(format!("{}_{}_{}.deb", p.name, p.version, p.architecture)),
+            media_type: Some(MEDIA_TYPE_DEB.to_owned()),
+            annotations: BTreeMap::from([
+                ("package".to_owned(), Value::String(p.name.to_owned())),
+                ("version".to_owned(), Value::String(p.version.to_owned())),
+                (
+                    "architecture".to_owned(),
+                    Value::String(p.architecture.to_owned()),
+                ),
+            ]),
+            ..ResourceDescriptor::new(p.uri.clone(), p.sha256)
+        })
+        .collect();
+    let mut inrelease: Vec<&(String, String)> = input.inrelease.iter().collect();
+    inrelease.sort();
+    inrelease.dedup();
+    dependencies.extend(inrelease.iter().map(|(name, sha256)| ResourceDescriptor {
+        name: Some("InRelease".to_owned()),
+        ..ResourceDescriptor::new(name.clone(), sha256)
+    }));
+    bulwark_attest::provenance_statement(&ProvenanceInput {
+        subjects: vec![Subject::new(reference, platform.manifest.digest.clone())],
+        spec_digest: input.spec_sha256.clone(),
+        lock_digest: input.lock_sha256.clone(),
+        parameters: input.parameters.clone(),
+        internal_parameters: Value::Null,
+        resolved_dependencies: dependencies,
+        builder_id: BUILDER_ID.to_owned(),
+        builder_version: BTreeMap::from([(
+            "bulwark".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        )]),
+        ..ProvenanceInput::default()
+    })
+}
+
+// ---------------------------------------------------------------------------
+// verify
+
+/// A verification policy (`--policy FILE`, YAML). Unknown keys are refused.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    /// Package name globs (`*`, `?`) that must not be in the image.
+    #[serde(default)]
+    pub deny_packages: Vec<String>,
+    /// When set, every package's license expression must be satisfiable
+    /// with these SPDX identifiers (globs, case-insensitive; `NOASSERTION`
+    /// must be listed to accept unknown licenses).
+    #[serde(default)]
+    pub allow_licenses: Option<Vec<String>>,
+    /// SPDX identifiers (globs, case-insensitive) a package's license
+    /// expression must be satisfiable without.
+    #[serde(default)]
+    pub deny_licenses: Vec<String>,
+    /// The provenance's `runDetails.builder.id` must be this.
+    #[serde(default)]
+    pub require_builder: Option<String>,
+    /// The image's config `User` must not be empty, `0` or `root`.
+    #[serde(default)]
+    pub require_non_root: bool,
+    /// Highest acceptable vulnerability severity. Accepted, not evaluated
+    /// yet (reported as such).
+    #[serde(default)]
+    pub max_severity: Option<String>,
+}
+
+impl Policy {
+    /// Reads a policy file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read policy `{}`", path.display()))?;
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_norway::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("invalid policy `{}`: {err}", path.display()))
+    }
+}
+
+/// One check `verify` made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What was checked, with the platform (`signature linux/amd64`).
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found; for a failure, what does not match.
+    pub detail: String,
+    /// The exit code a failure gives (0 when ok).
+    #[serde(skip)]
+    code: u8,
+}
+
+/// What `bulwark verify` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    /// The target verified.
+    pub target: String,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// Policy violations.
+    pub violations: Vec<String>,
+    /// Rules that were not evaluated, and why.
+    pub notes: Vec<String>,
+    /// 0 ok, 1 policy violation, 3 signature missing, 4 bad signature or
+    /// wrong key, 5 digest or content mismatch. With several failures, the
+    /// first of 5, 4, 3, 1 that applies.
+    pub exit_code: u8,
+}
+
+impl VerifyReport {
+    fn new(target: &str) -> Self {
+        Self {
+            target: target.to_owned(),
+            checks: Vec::new(),
+            violations: Vec::new(),
+            notes: Vec::new(),
+            exit_code: 0,
+        }
+    }
+
+    fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            code: 0,
+        });
+    }
+
+    fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>, code: u8) {
+        self.checks.push(Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            code,
+        });
+    }
+
+    fn finish(&mut self) {
+        let codes: BTreeSet<u8> = self.checks.iter().map(|c| c.code).collect();
+        self.exit_code = [MISMATCH, BAD_SIGNATURE, MISSING, INPUT]
+            .into_iter()
+            .find(|c| codes.contains(c))
+            .unwrap_or(if self.violations.is_empty() { 0 } else { POLICY });
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Verifying {}", self.target)?;
+        for c in &self.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            writeln!(f, "  {mark} {}: {}", c.name, c.detail)?;
+        }
+        if !self.violations.is_empty() {
+            writeln!(f, "Policy violations:")?;
+            for v in &self.violations {
+                writeln!(f, "  - {v}")?;
+            }
+        }
+        for n in &self.notes {
+            writeln!(f, "Note: {n}")?;
+        }
+        let verdict = match self.exit_code {
+            0 => "verified",
+            POLICY => "policy violation",
+            MISSING => "signature missing",
+            BAD_SIGNATURE => "bad signature or wrong key",
+            MISMATCH => "digest or content mismatch",
+            _ => "input error",
+        };
+        writeln!(f, "Result: {verdict} (exit {})", self.exit_code)
+    }
+}
+
+/// The error `bulwark verify` returns when its report is not clean; carries
+/// the exit code.
+#[derive(Debug)]
+pub struct VerifyFailed(pub u8);
+
+impl fmt::Display for VerifyFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.0 {
+            POLICY => "the image violates the policy",
+            MISSING => "a signature is missing",
+            BAD_SIGNATURE => "a signature does not verify with the given key",
+            MISMATCH => "a digest or the content does not match",
+            _ => "the image could not be verified",
+        };
+        write!(f, "verification failed: {what} (see the report above)")
+    }
+}
+
+impl std::error::Error for VerifyFailed {}
+
+/// `bulwark verify`: checks an image in an OCI layout and its attestations.
+///
+/// For each platform (all unless `platform` says): the manifest, config
+/// and layer digests (while reading the image); the Sigstore bundle
+/// signature over the exact manifest digest with the key at `key_path`;
+/// the signed provenance and its subject; each signed SBOM (and unsigned
+/// copy) against the packages recomputed from the image; then the policy.
+/// For a multi-platform image, the signature over the index digest too.
+///
+/// Verification failures are in the report (see
+/// [`VerifyReport::exit_code`]); an `Err` is an input error (unreadable key
+/// or policy, a target that is not an OCI layout).
+pub fn verify(
+    target: &str,
+    key_path: &Path,
+    policy: Option<&Path>,
+    platform: Option<&str>,
+) -> Result<VerifyReport> {
+    let pem = std::fs::read_to_string(key_path)
+        .with_context(|| format!("cannot read public key `{}`", key_path.display()))?;
+    let key = VerifyingKey::from_pem(&pem)
+        .with_context(|| format!("cannot use public key `{}`", key_path.display()))?;
+    let policy = policy.map(Policy::load).transpose()?.unwrap_or_default();
+    let (parsed, _) = bulwark_image::Target::parse(target)?;
+    let bulwark_image::Target::Oci { dir, tag } = &parsed else {
+        bail!(
+            "`{target}` is a {}; signatures and attestations are stored only in OCI layouts (`oci:DIR[:TAG]`)",
+            parsed.kind()
+        );
+    };
+
+    let mut report = VerifyReport::new(target);
+    let images = match bulwark_image::open(&parsed, platform) {
+        Ok(images) => images,
+        Err(err) => {
+            let code = match &err {
+                bulwark_image::Error::DigestMismatch { .. }
+                | bulwark_image::Error::MissingBlob { .. } => MISMATCH,
+                _ => return Err(anyhow::Error::new(err).context(format!("cannot read `{target}`"))),
+            };
+            report.fail("image digests", err.to_string(), code);
+            report.finish();
+            return Ok(report);
+        }
+    };
+
+    if platform.is_none() {
+        if let Some(index) = tagged_index(dir, tag.as_deref())? {
+            check_signature(&mut report, &key, dir, &index, "index");
+        }
+    }
+    for image in &images {
+        verify_image(&mut report, &key, &policy, dir, image)?;
+    }
+    if let Some(max) = &policy.max_severity {
+        report.notes.push(format!(
+            "max-severity `{max}` was not evaluated: no vulnerability database was given"
+        ));
+    }
+    report.finish();
+    Ok(report)
+}
+
+/// The digest of the image index the tag (or the only image) points at,
+/// if it is an index.
+fn tagged_index(dir: &Path, tag: Option<&str>) -> Result<Option<String>> {
+    let path = dir.join("index.json");
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let index: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("malformed JSON in `{}`", path.display()))?;
+    let manifests = index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let ref_name = |d: &Value| {
+        d.pointer("/annotations/org.opencontainers.image.ref.name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let chosen = match tag {
+        Some(tag) => manifests
+            .iter()
+            .find(|d| ref_name(d).as_deref() == Some(tag)),
+        None => {
+            let images: Vec<&Value> = manifests
+                .iter()
+                .filter(|d| d.get("artifactType").is_none())
+                .filter(|d| !ref_name(d).is_some_and(|n| n.starts_with("sha256-")))
+                .collect();
+            (images.len() == 1).then(|| images[0])
+        }
+    };
+    Ok(chosen
+        .filter(|d| {
+            d.get("mediaType").and_then(Value::as_str) == Some(bulwark_emit::MEDIA_TYPE_INDEX)
+        })
+        .and_then(|d| d.get("digest").and_then(Value::as_str))
+        .map(str::to_owned))
+}
+
+/// The artifacts attached to `digest`, or `None` after recording a failed
+/// check (a changed byte in an artifact is a mismatch).
+fn artifacts_of(
+    report: &mut VerifyReport,
+    dir: &Path,
+    digest: &str,
+    label: &str,
+) -> Option<Vec<(Descriptor, Vec<u8>)>> {
+    match bulwark_attest::referrers(dir, digest) {
+        Ok(found) => Some(found),
+        Err(err) => {
+            let code = match err {
+                bulwark_attest::Error::BlobMismatch { .. } => MISMATCH,
+                bulwark_attest::Error::Io { .. } => MISMATCH,
+                _ => INPUT,
+            };
+            report.fail(format!("attestations {label}"), err.to_string(), code);
+            None
+        }
+    }
+}
+
+fn kind_of(descriptor: &Descriptor) -> &str {
+    descriptor
+        .annotations
+        .get(bulwark_attest::ANNOTATION_ARTIFACT)
+        .map_or("", String::as_str)
+}
+
+fn artifact_type(descriptor: &Descriptor) -> &str {
+    descriptor.artifact_type.as_deref().unwrap_or("")
+}
+
+/// Checks the Sigstore bundle signature(s) over `digest`.
+fn check_signature(
+    report: &mut VerifyReport,
+    key: &VerifyingKey,
+    dir: &Path,
+    digest: &str,
+    label: &str,
+) {
+    let name = format!("signature {label}");
+    let Some(artifacts) = artifacts_of(report, dir, digest, label) else {
+        return;
+    };
+    let mut first_error = None;
+    for (descriptor, document) in &artifacts {
+        if artifact_type(descriptor) != ARTIFACT_TYPE_SIGSTORE_BUNDLE {
+            continue;
+        }
+        let result = bulwark_attest::Bundle::from_json(document)
+            .and_then(|bundle| bulwark_attest::verify_manifest_signature(&bundle, digest, key));
+        match result {
+            Ok(()) => {
+                report.pass(
+                    name,
+                    format!("{digest} is signed by key {}", short(&key.key_id())),
+                );
+                return;
+            }
+            Err(err) => {
+                first_error.get_or_insert((descriptor.digest.clone(), err));
+            }
+        }
+    }
+    match first_error {
+        None => report.fail(name, format!("no signature of {digest}"), MISSING),
+        Some((artifact, err)) => {
+            let code = err.exit_code();
+            report.fail(name, format!("{err} (signature artifact {artifact})"), code);
+        }
+    }
+}
+
+fn short(key_id: &str) -> &str {
+    key_id.get(..16).unwrap_or(key_id)
+}
+
+/// One package identity: name, version, architecture.
+type Pkg = (String, String, String);
+
+fn verify_image(
+    report: &mut VerifyReport,
+    key: &VerifyingKey,
+    policy: &Policy,
+    dir: &Path,
+    image: &Contents,
+) -> Result<()> {
+    let digest = image
+        .manifest_digest
+        .clone()
+        .context("the image has no manifest digest")?;
+    let label = image.platform.clone().unwrap_or_else(|| digest.clone());
+    report.pass(
+        format!("image {label}"),
+        format!("manifest {digest}, its config and layers match their digests"),
+    );
+    let records = match bulwark_sbom::records(image) {
+        Ok(r) => r,
+        Err(err) => {
+            report.fail(format!("packages {label}"), err.to_string(), INPUT);
+            return Ok(());
+        }
+    };
+    let actual: BTreeSet<Pkg> = records
+        .iter()
+        .map(|r| {
+            let p = &r.package;
+            (p.name.clone(), p.version.clone(), p.architecture.clone())
+        })
+        .collect();
+
+    check_signature(report, key, dir, &digest, &label);
+    let Some(artifacts) = artifacts_of(report, dir, &digest, &label) else {
+        evaluate_policy(report, policy, image, &records, None, &label);
+        return Ok(());
+    };
+
+    // Provenance.
+    let mut builder = None;
+    let provenance: Vec<&(Descriptor, Vec<u8>)> = artifacts
+        .iter()
+        .filter(|(d, _)| kind_of(d) == "provenance" && artifact_type(d) == ARTIFACT_TYPE_DSSE)
+        .collect();
+    let name = format!("provenance {label}");
+    if provenance.is_empty() {
+        report.fail(name, "no signed provenance", MISSING);
+    }
+    for (descriptor, document) in provenance {
+        match open_statement(document, key) {
+            Err(err) => report.fail(
+                name.clone(),
+                format!("{err} (artifact {})", descriptor.digest),
+                err.exit_code(),
+            ),
+            Ok(statement) => {
+                if statement.get("predicateType").and_then(Value::as_str)
+                    != Some(PREDICATE_SLSA_PROVENANCE_V1)
+                {
+                    report.fail(
+                        name.clone(),
+                        format!("artifact {} is not SLSA provenance", descriptor.digest),
+                        INPUT,
+                    );
+                    continue;
+                }
+                let subjects = subject_digests(&statement);
+                if subjects.iter().any(|s| *s == digest) {
+                    builder = statement
+                        .pointer("/predicate/runDetails/builder/id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    report.pass(
+                        name.clone(),
+                        format!(
+                            "signed; subject is {digest}; builder {}",
+                            builder.as_deref().unwrap_or("(none)")
+                        ),
+                    );
+                } else {
+                    report.fail(
+                        name.clone(),
+                        format!(
+                            "subject is {}, not the image manifest {digest}",
+                            subjects.join(", ")
+                        ),
+                        MISMATCH,
+                    );
+                }
+            }
+        }
+    }
+
+    // SBOMs: signed statements (required) and plain copies (checked when
+    // present).
+    for (kind, predicate_type, plain_type) in [
+        ("sbom-spdx", PREDICATE_SPDX, ARTIFACT_TYPE_SPDX),
+        ("sbom-cyclonedx", PREDICATE_CYCLONEDX, ARTIFACT_TYPE_CYCLONEDX),
+    ] {
+        let name = format!("{kind} {label}");
+        let mut signed = 0;
+        for (descriptor, document) in &artifacts {
+            let atype = artifact_type(descriptor);
+            let sbom = if atype == ARTIFACT_TYPE_DSSE && kind_of(descriptor) == kind {
+                signed += 1;
+                match open_statement(document, key) {
+                    Err(err) => {
+                        report.fail(
+                            name.clone(),
+                            format!("{err} (artifact {})", descriptor.digest),
+                            err.exit_code(),
+                        );
+                        continue;
+                    }
+                    Ok(statement) => {
+                        let subjects = subject_digests(&statement);
+                        if !subjects.iter().any(|s| *s == digest) {
+                            report.fail(
+                                name.clone(),
+                                format!(
+                                    "signed SBOM's subject is {}, not the image manifest {digest}",
+                                    subjects.join(", ")
+                                ),
+                                MISMATCH,
+                            );
+                            continue;
+                        }
+                        if statement.get("predicateType").and_then(Value::as_str)
+                            != Some(predicate_type)
+                        {
+                            report.fail(
+                                name.clone(),
+                                format!(
+                                    "artifact {} has predicate type {}, not {predicate_type}",
+                                    descriptor.digest,
+                                    statement
+                                        .get("predicateType")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("(none)")
+                                ),
+                                INPUT,
+                            );
+                            continue;
+                        }
+                        statement.get("predicate").cloned().unwrap_or(Value::Null)
+                    }
+                }
+            } else if atype == plain_type {
+                match serde_json::from_slice::<Value>(document) {
+                    Ok(v) => v,
+                    Err(err) => {
+                        report.fail(
+                            name.clone(),
+                            format!("artifact {} is not JSON: {err}", descriptor.digest),
+                            MISMATCH,
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                continue;
+            };
+            let listed = if kind == "sbom-spdx" {
+                spdx_packages(&sbom)
+            } else {
+                cyclonedx_packages(&sbom)
+            };
+            let which = if atype == ARTIFACT_TYPE_DSSE {
+                "signed"
+            } else {
+                "unsigned copy"
+            };
+            match first_difference(&actual, &listed) {
+                None => report.pass(
+                    format!("{name} ({which})"),
+                    format!("lists exactly the {} packages in the image", actual.len()),
+                ),
+                Some(diff) => report.fail(
+                    format!("{name} ({which})"),
+                    format!("does not match the image (artifact {}): {diff}", descriptor.digest),
+                    MISMATCH,
+                ),
+            }
+        }
+        if signed == 0 {
+            report.fail(name, "no signed SBOM", MISSING);
+        }
+    }
+
+    evaluate_policy(report, policy, image, &records, builder.as_deref(), &label);
+    Ok(())
+}
+
+/// Parses a DSSE envelope, verifies it and returns its in-toto statement.
+fn open_statement(document: &[u8], key: &VerifyingKey) -> Result<Value, VerifyError> {
+    let envelope = Envelope::from_json(document)?;
+    let payload = bulwark_attest::dsse_verify(&envelope, key)?;
+    if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO {
+        return Err(VerifyError::Malformed(format!(
+            "payload type `{}` is not `{PAYLOAD_TYPE_IN_TOTO}`",
+            envelope.payload_type
+        )));
+    }
+    serde_json::from_slice(&payload)
+        .map_err(|err| VerifyError::Malformed(format!("the signed statement is not JSON: {err}")))
+}
+
+/// The subject digests of a statement, as `sha256:<hex>`.
+fn subject_digests(statement: &Value) -> Vec<String> {
+    statement
+        .get("subject")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.pointer("/digest/sha256").and_then(Value::as_str))
+        .map(|hex| format!("sha256:{hex}"))
+        .collect()
+}
+
+/// The `arch` qualifier of a `pkg:deb/` PURL.
+fn purl_arch(purl: &str) -> Option<&str> {
+    let (_, qualifiers) = purl.split_once('?')?;
+    qualifiers
+        .split('#')
+        .next()?
+        .split('&')
+        .find_map(|q| q.strip_prefix("arch="))
+}
+
+/// Packages an SPDX document lists: those with a `pkg:deb/` PURL.
+fn spdx_packages(doc: &Value) -> BTreeSet<Pkg> {
+    let mut out = BTreeSet::new();
+    for p in doc
+        .get("packages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let purl = p
+            .get("externalRefs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("referenceType").and_then(Value::as_str) == Some("purl"))
+            .filter_map(|r| r.get("referenceLocator").and_then(Value::as_str))
+            .find(|l| l.starts_with("pkg:deb/"));
+        if let Some(purl) = purl {
+            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            out.insert((
+                s("name"),
+                s("versionInfo"),
+                purl_arch(purl).unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// Packages a CycloneDX document lists: components with a `pkg:deb/` PURL.
+fn cyclonedx_packages(doc: &Value) -> BTreeSet<Pkg> {
+    let mut out = BTreeSet::new();
+    for c in doc
+        .get("components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(purl) = c
+            .get("purl")
+            .and_then(Value::as_str)
+            .filter(|p| p.starts_with("pkg:deb/"))
+        else {
+            continue;
+        };
+        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        out.insert((
+            s("name"),
+            s("version"),
+            purl_arch(purl).unwrap_or("").to_owned(),
+        ));
+    }
+    out
+}
+
+/// The first package (in name order) that is in one set and not the other.
+fn first_difference(image: &BTreeSet<Pkg>, sbom: &BTreeSet<Pkg>) -> Option<String> {
+    let missing = image.difference(sbom).next();
+    let extra = sbom.difference(image).next();
+    let show = |(n, v, a): &Pkg| format!("`{n}` {v} ({a})");
+    match (missing, extra) {
+        (None, None) => None,
+        (Some(m), Some(e)) if e < m => Some(format!("{} is in the SBOM, not in the image", show(e))),
+        (Some(m), _) => Some(format!("{} is in the image, not in the SBOM", show(m))),
+        (None, Some(e)) => Some(format!("{} is in the SBOM, not in the image", show(e))),
+    }
+}
+
+fn evaluate_policy(
+    report: &mut VerifyReport,
+    policy: &Policy,
+    image: &Contents,
+    records: &[PackageRecord],
+    builder: Option<&str>,
+    label: &str,
+) {
+    for r in records {
+        let p = &r.package;
+        if let Some(glob) = policy
+            .deny_packages
+            .iter()
+            .find(|g| glob_match(g, &p.name, false))
+        {
+            report.violations.push(format!(
+                "{label}: package `{}` {} matches deny-packages `{glob}`",
+                p.name, p.version
+            ));
+        }
+        let license = r.license.as_str();
+        if let Some(allow) = &policy.allow_licenses {
+            let allowed = |id: &str| allow.iter().any(|g| glob_match(g, id, true));
+            if !license_satisfies(license, &allowed) {
+                report.violations.push(format!(
+                    "{label}: package `{}` has license `{license}`, not allowed by allow-licenses",
+                    p.name
+                ));
+            }
+        }
+        if !policy.deny_licenses.is_empty() {
+            let clean = |id: &str| !policy.deny_licenses.iter().any(|g| glob_match(g, id, true));
+            if !license_satisfies(license, &clean) {
+                report.violations.push(format!(
+                    "{label}: package `{}` has license `{license}`, denied by deny-licenses",
+                    p.name
+                ));
+            }
+        }
+    }
+    if let Some(required) = &policy.require_builder {
+        if builder != Some(required.as_str()) {
+            report.violations.push(format!(
+                "{label}: builder is {}, require-builder wants `{required}`",
+                builder.map_or("not established by signed provenance".to_owned(), |b| {
+                    format!("`{b}`")
+                })
+            ));
+        }
+    }
+    if policy.require_non_root {
+        let user = image
+            .config
+            .as_ref()
+            .and_then(|c| c.pointer("/config/User"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let name = user.split(':').next().unwrap_or("");
+        if matches!(name, "" | "0" | "root") {
+            report.violations.push(format!(
+                "{label}: the image runs as root (config User `{user}`), require-non-root is set"
+            ));
+        }
+    }
+}
+
+/// Whether an SPDX license expression can be satisfied when each
+/// identifier is acceptable as `ok` says: `A OR B` needs either, `A AND B`
+/// both; `A WITH E` is acceptable when `A WITH E` or `A` is. An expression
+/// that does not parse is taken as one identifier.
+fn license_satisfies(expression: &str, ok: &dyn Fn(&str) -> bool) -> bool {
+    let spaced = expression.replace('(', " ( ").replace(')', " ) ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut pos = 0;
+    match parse_or(&tokens, &mut pos, ok) {
+        Some(value) if pos == tokens.len() => value,
+        _ => ok(expression.trim()),
+    }
+}
+
+fn parse_or(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Option<bool> {
+    let mut value = parse_and(tokens, pos, ok)?;
+    while tokens.get(*pos).is_some_and(|t| t.eq_ignore_ascii_case("OR")) {
+        *pos += 1;
+        let rhs = parse_and(tokens, pos, ok)?;
+        value = value || rhs;
+    }
+    Some(value)
+}
+
+fn parse_and(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Option<bool> {
+    let mut value = parse_atom(tokens, pos, ok)?;
+    while tokens.get(*pos).is_some_and(|t| t.eq_ignore_ascii_case("AND")) {
+        *pos += 1;
+        let rhs = parse_atom(tokens, pos, ok)?;
+        value = value && rhs;
+    }
+    Some(value)
+}
+
+fn parse_atom(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Option<bool> {
+    let token = *tokens.get(*pos)?;
+    *pos += 1;
+    if token == "(" {
+        let value = parse_or(tokens, pos, ok)?;
+        if tokens.get(*pos) != Some(&")") {
+            return None;
+        }
+        *pos += 1;
+        return Some(value);
+    }
+    if matches!(token, ")") || ["AND", "OR", "WITH"].iter().any(|k| token.eq_ignore_ascii_case(k))
+    {
+        return None;
+    }
+    if tokens.get(*pos).is_some_and(|t| t.eq_ignore_ascii_case("WITH")) {
+        let exception = *tokens.get(*pos + 1)?;
+        *pos += 2;
+        return Some(ok(&format!("{token} WITH {exception}")) || ok(token));
+    }
+    Some(ok(token))
+}
+
+/// Shell-style glob match with `*` and `?`.
+fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let norm = |s: &str| -> Vec<char> {
+        if ignore_case {
+            s.to_lowercase().chars().collect()
+        } else {
+            s.chars().collect()
+        }
+    };
+    let (p, t) = (norm(pattern), norm(text));
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("foo*", "foo", false));
+        assert!(glob_match("foo*", "foobar", false));
+        assert!(!glob_match("foo*", "libfoo", false));
+        assert!(glob_match("*foo*", "libfoo1", false));
+        assert!(glob_match("lib?oo", "libfoo", false));
+        assert!(!glob_match("FOO", "foo", false));
+        assert!(glob_match("gpl-*", "GPL-2.0-only", true));
+    }
+
+    #[test]
+    fn license_expressions() {
+        let allow = |id: &str| ["MIT", "Apache-2.0"].contains(&id);
+        assert!(license_satisfies("MIT", &allow));
+        assert!(license_satisfies("MIT OR GPL-2.0-only", &allow));
+        assert!(!license_satisfies("MIT AND GPL-2.0-only", &allow));
+        assert!(license_satisfies("(GPL-2.0-only OR MIT) AND Apache-2.0", &allow));
+        assert!(!license_satisfies("NOASSERTION", &allow));
+        assert!(license_satisfies("Apache-2.0 WITH LLVM-exception", &allow));
+        // AND binds tighter than OR.
+        assert!(license_satisfies("GPL-2.0-only AND BSD-3-Clause OR MIT", &allow));
+        // Unparsable: one identifier.
+        assert!(!license_satisfies("MIT AND", &allow));
+    }
+
+    #[test]
+    fn policy_refuses_unknown_keys_naming_the_line() {
+        let err = serde_norway::from_str::<Policy>("deny-packages: [a]\nallow-license: [MIT]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow-license"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        let p: Policy =
+            serde_norway::from_str("deny-packages: [\"foo*\"]\nrequire-non-root: true\n").unwrap();
+        assert_eq!(p.deny_packages, ["foo*"]);
+        assert!(p.require_non_root);
+    }
+
+    #[test]
+    fn differences_name_the_first_package() {
+        let p = |n: &str| (n.to_owned(), "1".to_owned(), "amd64".to_owned());
+        let image: BTreeSet<Pkg> = [p("a"), p("b")].into();
+        let sbom: BTreeSet<Pkg> = [p("a"), p("c")].into();
+        assert_eq!(
+            first_difference(&image, &sbom).unwrap(),
+            "`b` 1 (amd64) is in the image, not in the SBOM"
+        );
+        assert_eq!(first_difference(&image, &image), None);
+        assert_eq!(purl_arch("pkg:deb/debian/a@1?arch=arm64&distro=debian-12"), Some("arm64"));
+    }
+}

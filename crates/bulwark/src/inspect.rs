@@ -1,0 +1,188 @@
+//! Commands that read existing images: `bulwark sbom`, and the helpers
+//! `scan` and `verify` share with it (target opening, platform default,
+//! document timestamps).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use bulwark_cli::{SbomArgs, SbomFormat};
+use bulwark_image::Contents;
+
+use crate::printer::Printer;
+
+/// The host's platform in OCI form, the default for `sbom` and `scan`.
+pub fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// Opens a target for one platform (the host's unless given), telling the
+/// user which kind a bare path was detected as.
+pub fn open_one(target: &str, platform: Option<&str>, printer: &Printer) -> Result<Contents> {
+    let (parsed, detected) = bulwark_image::Target::parse(target)?;
+    if let Some(kind) = detected {
+        printer.status("Detected", format!("`{target}` as {kind}"));
+    }
+    let platform = platform.map_or_else(host_platform, str::to_string);
+    let mut all = bulwark_image::open(&parsed, Some(&platform))
+        .with_context(|| format!("cannot read `{target}`"))?;
+    match all.len() {
+        1 => Ok(all.remove(0)),
+        0 => bail!("`{target}` has no image for platform `{platform}`"),
+        n => bail!("`{target}` has {n} images for platform `{platform}`; name one with --platform"),
+    }
+}
+
+/// Seconds since the Unix epoch for documents about `contents`:
+/// `SOURCE_DATE_EPOCH`, else the image's `created`, else now.
+pub fn document_time(contents: &Contents) -> Result<u64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        if !v.trim().is_empty() {
+            return v
+                .trim()
+                .parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"));
+        }
+    }
+    if let Some(created) = contents
+        .config
+        .as_ref()
+        .and_then(|c| c.get("created"))
+        .and_then(|c| c.as_str())
+        .and_then(parse_rfc3339)
+    {
+        return Ok(created);
+    }
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()))
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to Unix seconds.
+fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let oh: i64 = rest.get(1..3)?.parse().ok()?;
+            let om: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se - offset).ok()
+}
+
+/// `bulwark sbom`.
+pub fn sbom(args: &SbomArgs, printer: &Printer) -> Result<()> {
+    let contents = open_one(&args.target, args.platform.as_deref(), printer)?;
+    let records = bulwark_sbom::records(&contents)?;
+    let files = if args.files {
+        Some(bulwark_sbom::file_records(&contents)?)
+    } else {
+        None
+    };
+    let supplier = args.supplier.clone().or_else(|| {
+        contents
+            .annotations
+            .get("org.opencontainers.image.vendor")
+            .map(|v| format!("Organization: {v}"))
+    });
+    let input = bulwark_sbom::SbomInput {
+        subject: bulwark_sbom::Subject {
+            name: contents.target.clone(),
+            manifest_digest: contents.manifest_digest.clone(),
+            platform: contents.platform.clone(),
+            supplier,
+        },
+        os: contents.os.as_ref(),
+        packages: &records,
+        files: files.as_deref(),
+        created: document_time(&contents)?,
+        tool: concat!("bulwark-", env!("CARGO_PKG_VERSION")),
+    };
+    let bytes = match args.format {
+        SbomFormat::SpdxJson => bulwark_sbom::spdx_json(&input)?,
+        SbomFormat::CyclonedxJson => bulwark_sbom::cyclonedx_json(&input)?,
+    };
+    match &args.output {
+        Some(path) => {
+            crate::fsutil::write_atomic(path, &bytes)?;
+            printer.status(
+                "Wrote",
+                format!("{} packages to `{}`", records.len(), path.display()),
+            );
+        }
+        None => printer.data(&String::from_utf8_lossy(&bytes)),
+    }
+    Ok(())
+}
+
+/// `bulwark key generate`.
+pub fn key_generate(
+    algorithm: bulwark_attest::Algorithm,
+    out: &Path,
+    printer: &Printer,
+) -> Result<()> {
+    let key = bulwark_attest::generate(algorithm);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory `{}`", dir.display()))?;
+    }
+    bulwark_attest::write_key_pair(out, &key)?;
+    printer.status(
+        "Wrote",
+        format!(
+            "`{}` (private, 0600) and `{}.pub`",
+            out.display(),
+            out.display()
+        ),
+    );
+    printer.data(&key.key_id());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20.5+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+        assert_eq!(parse_rfc3339("not a date"), None);
+    }
+}

@@ -1,0 +1,220 @@
+//! `bulwark scan` and `bulwark db`: known vulnerabilities, matched with
+//! Debian's semantics by `bulwark-vuln`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use bulwark_cli::{DbCommand, OutputFormat, ScanArgs, ScanFormat, SeverityArg};
+use bulwark_vuln::{Database, Severity};
+
+use crate::printer::Printer;
+
+/// Days after which the database counts as stale.
+const STALE_DAYS: u64 = 7;
+
+fn db_path(db: Option<&Path>) -> Result<PathBuf> {
+    match db {
+        Some(p) => Ok(p.to_path_buf()),
+        None => Ok(bulwark_vuln::default_path()?),
+    }
+}
+
+fn severity(arg: SeverityArg) -> Severity {
+    match arg {
+        SeverityArg::Unknown => Severity::Unknown,
+        SeverityArg::Negligible => Severity::Negligible,
+        SeverityArg::Low => Severity::Low,
+        SeverityArg::Medium => Severity::Medium,
+        SeverityArg::High => Severity::High,
+        SeverityArg::Critical => Severity::Critical,
+    }
+}
+
+/// `bulwark scan`; returns whether `--fail-on` tripped.
+pub fn scan(args: &ScanArgs, printer: &Printer) -> Result<bool> {
+    let path = db_path(args.db.as_deref())?;
+    let db = Database::open(&path)?;
+    if let Some(days) = db.info().age_days(std::time::SystemTime::now()) {
+        if days > STALE_DAYS {
+            printer.warn(format!(
+                "the vulnerability database `{}` is {days} days old; run `bulwark db update`",
+                path.display()
+            ));
+        }
+    }
+    let mut vex = Vec::new();
+    for file in &args.vex {
+        vex.extend(bulwark_vuln::read_openvex(file)?);
+    }
+    let (packages, os, digest, debian_origin) = match args.target.strip_prefix("sbom:") {
+        Some(file) => {
+            let (packages, os) = bulwark_vuln::packages_from_sbom(Path::new(file))?;
+            (packages, os, None, BTreeMap::new())
+        }
+        None => {
+            let contents =
+                crate::inspect::open_one(&args.target, args.platform.as_deref(), printer)?;
+            let origin = debian_origin(&contents);
+            (
+                contents.packages,
+                contents.os,
+                contents.manifest_digest,
+                origin,
+            )
+        }
+    };
+    let options = bulwark_vuln::ScanOptions {
+        target: args.target.clone(),
+        target_digest: digest,
+        ignore_unfixed: args.ignore_unfixed,
+        vex,
+        debian_origin,
+        release: None,
+    };
+    let report = bulwark_vuln::scan(&db, &packages, os.as_ref(), &options)?;
+    for w in &report.warnings {
+        printer.warn(w);
+    }
+    let text = match args.format {
+        ScanFormat::Table => {
+            let table = bulwark_vuln::render_table(&report);
+            if args.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+            {
+                colourize(&table)
+            } else {
+                table
+            }
+        }
+        ScanFormat::Json => bulwark_vuln::to_json(&report),
+        ScanFormat::Sarif => serde_json::to_string_pretty(&bulwark_vuln::to_sarif(&report))? + "\n",
+        ScanFormat::Openvex => {
+            serde_json::to_string_pretty(&bulwark_vuln::to_openvex(&report))? + "\n"
+        }
+    };
+    match &args.output {
+        Some(file) => {
+            crate::fsutil::write_atomic(file, text.as_bytes())?;
+            printer.status("Wrote", format!("`{}`", file.display()));
+        }
+        None => printer.data(&text),
+    }
+    Ok(args.fail_on.is_some_and(|s| report.fails(severity(s))))
+}
+
+/// Which packages came from a repository whose Release says `Origin: Debian`,
+/// as recorded by bulwark in the image (`dev.bulwark.origins`); empty for
+/// other images, where bulwark-vuln's Maintainer rule decides.
+fn debian_origin(contents: &bulwark_image::Contents) -> BTreeMap<String, bool> {
+    contents
+        .annotations
+        .get("dev.bulwark.origins")
+        .and_then(|v| serde_json::from_str::<BTreeMap<String, String>>(v).ok())
+        .map(|m| m.into_iter().map(|(k, v)| (k, v == "Debian")).collect())
+        .unwrap_or_default()
+}
+
+/// Colours severity words in a table for a terminal.
+fn colourize(table: &str) -> String {
+    let mut out = table.to_string();
+    for (word, code) in [
+        ("critical", "1;31"),
+        ("high", "31"),
+        ("medium", "33"),
+        ("low", "36"),
+        ("negligible", "2"),
+    ] {
+        out = out.replace(
+            &format!(" {word} "),
+            &format!(" \x1b[{code}m{word}\x1b[0m "),
+        );
+    }
+    out
+}
+
+/// `bulwark db …`.
+pub fn db(command: &DbCommand, printer: &Printer) -> Result<()> {
+    match command {
+        DbCommand::Import { paths, db } => {
+            let path = db_path(db.as_deref())?;
+            let inputs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            let (database, stats) = Database::import(&inputs)?;
+            database
+                .save(&path)
+                .with_context(|| format!("cannot write the database `{}`", path.display()))?;
+            report_import(&path, &stats, printer);
+        }
+        DbCommand::Update { url, db } => {
+            let path = db_path(db.as_deref())?;
+            let (database, stats) = Database::update(url)?;
+            database
+                .save(&path)
+                .with_context(|| format!("cannot write the database `{}`", path.display()))?;
+            report_import(&path, &stats, printer);
+        }
+        DbCommand::Info { db, format } => {
+            let path = db_path(db.as_deref())?;
+            let database = Database::open(&path)?;
+            let info = database.info();
+            match format {
+                OutputFormat::Json => {
+                    printer.data(&serde_json::to_string_pretty(&serde_json::json!({
+                        "path": path,
+                        "info": info,
+                    }))?)
+                }
+                OutputFormat::Human => {
+                    let mut text = format!(
+                        "database:        {}\nformat version:  {}\nnewest modified: {}\nvulnerabilities: {}\n",
+                        path.display(),
+                        info.format_version,
+                        info.newest_modified.as_deref().unwrap_or("unknown"),
+                        info.vulnerabilities,
+                    );
+                    for source in &info.sources {
+                        text.push_str(&format!(
+                            "source:          {}\n",
+                            serde_json::to_string(source)?
+                        ));
+                    }
+                    for (release, counts) in &info.releases {
+                        text.push_str(&format!(
+                            "release {release}: {} entries ({} fixed, {} open, {} undetermined, {} not affected)\n",
+                            counts.entries, counts.resolved, counts.open, counts.undetermined, counts.not_affected
+                        ));
+                    }
+                    printer.data(&text);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report_import(path: &Path, stats: &bulwark_vuln::ImportStats, printer: &Printer) {
+    let used: usize = stats.by_kind.values().sum();
+    let skipped: usize = stats.skipped.values().sum();
+    printer.status(
+        "Imported",
+        format!(
+            "{used} of {} records into `{}`",
+            stats.records,
+            path.display()
+        ),
+    );
+    if skipped > 0 {
+        let reasons: Vec<String> = stats
+            .skipped
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        printer.status("Skipped", reasons.join(", "));
+    }
+    for example in &stats.examples {
+        printer.warn(format!("skipped {example}"));
+    }
+}
