@@ -26,7 +26,7 @@ MM_SOURCES=("deb $mirror bookworm main" "deb $security bookworm-security main")
 pkgs_of() { # the package set bulwark resolves for a spec, comma-separated
   cp "examples/$1.yaml" "$WORK/$1.yaml"
   BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" lock --quiet "$WORK/$1.yaml"
-  sed -n 's/^name = "\(.*\)"$/\1/p' "$WORK/$1.lock" | paste -sd, -
+  python3 -c 'import sys, tomllib; print(",".join(p["name"] for p in tomllib.load(open(sys.argv[1], "rb"))["package"]))' "$WORK/$1.lock"
 }
 
 rss_mb() { # peak RSS in MB of a command

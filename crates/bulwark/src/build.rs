@@ -47,6 +47,8 @@ pub struct PlatformPlan {
     pub packages: Vec<Chosen>,
     /// Excluded packages that something depended on: (name, reason, required-by).
     pub excluded: Vec<(String, Option<String>, Vec<String>)>,
+    /// Package name → the `Origin` of the Release it came from (`Debian`…).
+    pub origins: BTreeMap<String, String>,
 }
 
 /// The Debian architecture of the machine bulwark runs on.
@@ -147,10 +149,12 @@ pub fn resolve_plan(
                 (x.name.clone(), x.reason.clone(), by)
             })
             .collect();
+        let origins = origins_of(&packages, &repositories);
         platforms.push(PlatformPlan {
             architecture: arch.clone(),
             packages,
             excluded,
+            origins,
         });
         resolutions.push(Resolved {
             architecture: arch,
@@ -233,16 +237,32 @@ fn plan_from_lock(spec: &Spec, lock: &Lockfile, lock_path: &Path) -> Result<Plan
                 (x.name.clone(), x.reason.clone(), by)
             })
             .collect();
+        let origins = origins_of(&packages, &lock.repositories);
         platforms.push(PlatformPlan {
             architecture: arch,
             packages,
             excluded,
+            origins,
         });
     }
     Ok(Plan {
         platforms,
         repositories: lock.repositories.clone(),
     })
+}
+
+/// Each package's repository `Origin`, for scanners (`dev.bulwark.origins`).
+fn origins_of(packages: &[Chosen], repositories: &[LockedRepository]) -> BTreeMap<String, String> {
+    packages
+        .iter()
+        .map(|c| {
+            let origin = repositories
+                .get(c.repository)
+                .and_then(|r| r.origin.clone())
+                .unwrap_or_default();
+            (c.name.clone(), origin)
+        })
+        .collect()
 }
 
 /// Turns a plan into a lockfile.
@@ -548,7 +568,9 @@ fn assemble_platform(
     let mut layers = Vec::new();
     let mut history = Vec::new();
     let mut all_facts = Vec::new();
-    for plan in &plans {
+    // Build (or fetch from the layer cache) every package layer, in
+    // parallel; the image lists them in plan order whatever finishes first.
+    let build_one = |plan: &bulwark_assemble::LayerPlan| -> Result<(CachedLayer, PathBuf)> {
         let mut key = format!(
             "{LAYER_FORMAT}\n{}\n{:?}\n{:?}\n{epoch}\n",
             platform.architecture, spec.dpkg_database, spec.compression
@@ -566,7 +588,7 @@ fn assemble_platform(
                 let path = cache.get(&hex).ok().flatten()?;
                 Some((c, path))
             });
-        let (entry, path) = match cached {
+        let built = match cached {
             Some(hit) => {
                 printer.verbose(format!("layer `{}`: cached", plan.label));
                 hit
@@ -579,6 +601,12 @@ fn assemble_platform(
                 (entry, path)
             }
         };
+        bar.inc(1);
+        Ok(built)
+    };
+    let results = parallel_map(&plans, build_one);
+    for (plan, result) in plans.iter().zip(results) {
+        let (entry, path) = result?;
         let members: Vec<String> = plan
             .packages
             .iter()
@@ -654,6 +682,10 @@ fn assemble_platform(
         spec.repositories_as_written.clone(),
     );
     annotations.insert("dev.bulwark.spec.sha256".into(), sha256_hex(spec_bytes));
+    annotations.insert(
+        "dev.bulwark.origins".into(),
+        serde_json::to_string(&platform.origins)?,
+    );
     if !platform.excluded.is_empty() {
         let excluded: Vec<serde_json::Value> = platform
             .excluded
@@ -693,6 +725,39 @@ fn assemble_platform(
         ..Default::default()
     };
     Ok((image, warnings))
+}
+
+/// Maps `f` over `items` on up to one thread per core, keeping the order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = f(item);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .expect("every slot is filled by a worker that did not panic")
+        })
+        .collect()
 }
 
 /// Compresses a layer tar into the cache; returns the record and blob path.

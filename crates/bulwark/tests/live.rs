@@ -767,3 +767,160 @@ fn native_script_effects_match_an_mmdebstrap_tree() {
         );
     }
 }
+
+/// The shipped OSV snapshot, imported once per test run.
+fn vuln_db() -> PathBuf {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let zip = std::env::var_os("BULWARK_OSV_SNAPSHOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("../shared/data/osv-debian-2025-02-12.zip"));
+        assert!(
+            zip.exists(),
+            "the OSV snapshot `{}` is missing",
+            zip.display()
+        );
+        let db = std::env::temp_dir().join(format!("bulwark-live-vuln-{}.db", std::process::id()));
+        run(
+            &mut bulwark(&[
+                "db",
+                "import",
+                zip.to_str().unwrap(),
+                "--db",
+                db.to_str().unwrap(),
+            ]),
+            "bulwark db import",
+        );
+        db
+    })
+    .clone()
+}
+
+fn scan_json(target: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let db = vuln_db();
+    let mut args = vec![
+        "scan",
+        target,
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = bulwark(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "scan {target}: no JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), json)
+}
+
+#[test]
+fn scan_matches_source_packages_with_debian_semantics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (layout, digest) = build_example("python", tmp.path(), &[]);
+    let target = format!("oci:{}:test", layout.display());
+    let (code, report) = scan_json(&target, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["target"]["digest"], digest.as_str());
+    assert_eq!(report["target"]["release"], "12");
+    // Stable: the same image and database give the same report.
+    let (_, again) = scan_json(&target, &[]);
+    assert_eq!(report, again);
+    // Source matching: every finding of a binary package names its source,
+    // and binaries of one source share the source's findings.
+    let packages = report["packages"].as_array().unwrap();
+    assert!(!packages.is_empty(), "{report}");
+    let ids = |name: &str| -> BTreeSet<String> {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| {
+                p["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // libssl3 and openssl are binaries of the source `openssl`.
+    assert_eq!(ids("libssl3"), ids("openssl"));
+    for p in packages {
+        assert!(
+            p["source_name"].is_string() && p["source_version"].is_string(),
+            "{p}"
+        );
+    }
+    // The snapshot lists CVE-2024-3094 (xz) only for trixie: bookworm's
+    // liblzma5 must not match it.
+    assert!(!report.to_string().contains("CVE-2024-3094"));
+
+    // --fail-on: the python closure has findings of some severity; `critical`
+    // trips only if one is critical, and `negligible` certainly trips.
+    let (code, _) = scan_json(&target, &["--fail-on", "negligible"]);
+    assert_eq!(code, Some(1));
+    let (code, unfixed) = scan_json(&target, &["--ignore-unfixed"]);
+    assert_eq!(code, Some(0));
+    let fixable = report["summary"]["fixable"].as_u64().unwrap();
+    assert_eq!(unfixed["summary"]["findings"].as_u64().unwrap(), fixable);
+
+    // SARIF 2.1.0 validates against the official schema.
+    let sarif = tmp.path().join("scan.sarif");
+    let db = vuln_db();
+    run(
+        &mut bulwark(&[
+            "scan",
+            &target,
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "sarif",
+            "-o",
+            sarif.to_str().unwrap(),
+        ]),
+        "scan --format sarif",
+    );
+    let schema = root().join("crates/bulwark-vuln/tests/data/sarif-2.1.0-rtm.5.json");
+    run(
+        Command::new(venv_bin("python"))
+            .arg("-c")
+            .arg(
+                "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))\n\
+             errors = list(jsonschema.Draft4Validator(schema).iter_errors(doc))\n\
+             sys.exit(str(errors[:3]) if errors else 0)",
+            )
+            .arg(&schema)
+            .arg(&sarif),
+        "SARIF schema validation",
+    );
+
+    // The SBOM of the image scans the same as the image.
+    let spdx = tmp.path().join("python.spdx.json");
+    run(
+        &mut bulwark(&["sbom", &target, "-o", spdx.to_str().unwrap()]),
+        "sbom",
+    );
+    let (_, from_sbom) = scan_json(&format!("sbom:{}", spdx.display()), &[]);
+    assert_eq!(
+        from_sbom["summary"]["findings"],
+        report["summary"]["findings"]
+    );
+
+    // A missing database is an input error that says how to get one.
+    let out = bulwark(&[
+        "scan",
+        &target,
+        "--db",
+        tmp.path().join("none.db").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bulwark db import"));
+}
