@@ -154,6 +154,14 @@ Examples:
     /// Manage the local vulnerability database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Check an image's signatures, attestations and SBOMs, and a policy.
+    #[command(after_long_help = concat!("\
+Examples:
+  bulwark verify oci:out/app:latest --key keys/release.pub
+  bulwark verify oci:out/app:latest --key keys/release.pub --policy policy.yaml --format json
+
+", exit_codes!()))]
+    Verify(VerifyArgs),
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -195,6 +203,9 @@ pub struct BuildArgs {
     /// Parallel downloads.
     #[arg(long, short, default_value_t = 8)]
     pub jobs: usize,
+    /// Sign the image and its attestations with KEY (a PEM file or `env://VAR`).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
     /// Output format on stdout: readable text, or one JSON document.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
@@ -237,6 +248,25 @@ pub struct SbomArgs {
     /// image's `org.opencontainers.image.vendor` annotation].
     #[arg(long)]
     pub supplier: Option<String>,
+}
+
+/// Arguments of `bulwark verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: `oci:DIR[:TAG]`.
+    pub target: String,
+    /// The public key (PEM) the image must be signed with.
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: PathBuf,
+    /// A policy file (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Check one platform only [default: all].
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
 }
 
 /// SBOM formats.

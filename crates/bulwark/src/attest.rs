@@ -95,13 +95,13 @@
 //!             manifest: m, architecture: &p.architecture,
 //!             packages: p.packages.iter().map(|c| crate::attest::BuiltPackage {
 //!                 name: &c.name, version: &c.version, architecture: &c.architecture, sha256: &c.sha256,
-//!                 // the repository entry as written (`${VAR}` unexpanded) + the pool path: never a host name
-//!                 uri: format!("{}#{}", repo_of(c).entry, c.path),
+//!                 // the repository URI as written (`${VAR}` unexpanded) + the pool path
+//!                 uri: crate::attest::deb_uri(&repo_of(c).entry, &repo_of(c).suite, &c.path),
 //!             }).collect(),
 //!         }).collect(),
 //!         spec_sha256: sha256_hex(&spec_bytes),
 //!         lock_sha256: opts.locked.then(|| std::fs::read(&lock_path)).transpose()?.map(|b| sha256_hex(&b)),
-//!         inrelease: plan.repositories.iter().map(|r| (format!("{} {}", r.entry, r.suite), r.inrelease_sha256.clone())).collect(),
+//!         inrelease: plan.repositories.iter().map(|r| (crate::attest::inrelease_uri(&r.entry, &r.suite), r.inrelease_sha256.clone())).collect(),
 //!         parameters: serde_json::json!({"repositories": spec.repositories_as_written, "packages": spec.packages,
 //!             "exclude": spec.exclude.iter().map(|x| &x.name).collect::<Vec<_>>(), "architectures": archs, "tag": tag}),
 //!         created: epoch_env.unwrap_or(images[0].created),
@@ -153,6 +153,38 @@ const BAD_SIGNATURE: u8 = 4;
 /// Exit code: digest or content mismatch.
 const MISMATCH: u8 = 5;
 
+/// The repository URI of a spec repository entry as written (the lockfile's
+/// `entry`: JSON, `${VAR}` unexpanded), without a trailing `/`; for the
+/// host's APT sources (`"host"`, `{"host": SUITE}`), `apt-host:SUITE`, so
+/// that no host mirror is recorded.
+fn repository_uri(entry: &str, suite: &str) -> String {
+    serde_json::from_str::<Value>(entry)
+        .ok()
+        .and_then(|v| v.get("uri").and_then(Value::as_str).map(str::to_owned))
+        .map_or_else(
+            || format!("apt-host:{suite}"),
+            |uri| uri.trim_end_matches('/').to_owned(),
+        )
+}
+
+/// The host-free URI of a `.deb` for the provenance: the repository's URI
+/// as written in the spec (`${VAR}` unexpanded; `apt-host:SUITE` for the
+/// host's sources) and the pool path, e.g.
+/// `${MIRROR}/pool/main/b/bash/bash_5.2.15-2+b7_amd64.deb`.
+pub fn deb_uri(entry: &str, suite: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        repository_uri(entry, suite),
+        path.trim_start_matches('/')
+    )
+}
+
+/// The host-free URI of a suite's `InRelease` file for the provenance:
+/// `URI/dists/SUITE/InRelease`, the URI as in [`deb_uri`].
+pub fn inrelease_uri(entry: &str, suite: &str) -> String {
+    format!("{}/dists/{suite}/InRelease", repository_uri(entry, suite))
+}
+
 /// One package of a built platform, as the build resolved it.
 #[derive(Clone, Debug)]
 pub struct BuiltPackage<'a> {
@@ -164,8 +196,7 @@ pub struct BuiltPackage<'a> {
     pub architecture: &'a str,
     /// Hex SHA-256 of the `.deb`.
     pub sha256: &'a str,
-    /// Where the `.deb` came from, host-free: the spec's repository entry as
-    /// written (`${VAR}` unexpanded) and the pool path.
+    /// Where the `.deb` came from, host-free: see [`deb_uri`].
     pub uri: String,
 }
 
@@ -197,8 +228,8 @@ pub struct BuildAttestations<'a> {
     pub spec_sha256: String,
     /// Hex SHA-256 of the lockfile, when the build used one.
     pub lock_sha256: Option<String>,
-    /// Every `InRelease` the packages came from: a host-free name (the
-    /// repository entry as written and the suite) and its hex SHA-256.
+    /// Every `InRelease` the packages came from: its host-free URI (see
+    /// [`inrelease_uri`]) and its hex SHA-256.
     pub inrelease: Vec<(String, String)>,
     /// The build's parameters (`externalParameters.parameters`), host-free.
     pub parameters: Value,
@@ -253,11 +284,8 @@ pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String
     }
     if let (Some(index), Some(key)) = (&input.index, input.key) {
         let bundle = bulwark_attest::sign_manifest(&index.digest, input.image_name, key)?;
-        let artifact = Artifact::sigstore_bundle(
-            "signature",
-            bundle.to_json(),
-            PREDICATE_COSIGN_SIGN_V1,
-        );
+        let artifact =
+            Artifact::sigstore_bundle("signature", bundle.to_json(), PREDICATE_COSIGN_SIGN_V1);
         bulwark_attest::attach(input.layout, index, &[artifact])
             .with_context(|| format!("cannot attach the signature of `{}`", index.digest))?;
         lines.push(format!("index {}: signature", index.digest));
@@ -514,7 +542,11 @@ impl VerifyReport {
         self.exit_code = [MISMATCH, BAD_SIGNATURE, MISSING, INPUT]
             .into_iter()
             .find(|c| codes.contains(c))
-            .unwrap_or(if self.violations.is_empty() { 0 } else { POLICY });
+            .unwrap_or(if self.violations.is_empty() {
+                0
+            } else {
+                POLICY
+            });
     }
 }
 
@@ -794,7 +826,7 @@ fn verify_image(
         .collect();
     let name = format!("provenance {label}");
     if provenance.is_empty() {
-        report.fail(name, "no signed provenance", MISSING);
+        report.fail(name.clone(), "no signed provenance", MISSING);
     }
     for (descriptor, document) in provenance {
         match open_statement(document, key) {
@@ -815,7 +847,7 @@ fn verify_image(
                     continue;
                 }
                 let subjects = subject_digests(&statement);
-                if subjects.iter().any(|s| *s == digest) {
+                if subjects.contains(&digest) {
                     builder = statement
                         .pointer("/predicate/runDetails/builder/id")
                         .and_then(Value::as_str)
@@ -845,7 +877,11 @@ fn verify_image(
     // present).
     for (kind, predicate_type, plain_type) in [
         ("sbom-spdx", PREDICATE_SPDX, ARTIFACT_TYPE_SPDX),
-        ("sbom-cyclonedx", PREDICATE_CYCLONEDX, ARTIFACT_TYPE_CYCLONEDX),
+        (
+            "sbom-cyclonedx",
+            PREDICATE_CYCLONEDX,
+            ARTIFACT_TYPE_CYCLONEDX,
+        ),
     ] {
         let name = format!("{kind} {label}");
         let mut signed = 0;
@@ -864,7 +900,7 @@ fn verify_image(
                     }
                     Ok(statement) => {
                         let subjects = subject_digests(&statement);
-                        if !subjects.iter().any(|s| *s == digest) {
+                        if !subjects.contains(&digest) {
                             report.fail(
                                 name.clone(),
                                 format!(
@@ -927,7 +963,10 @@ fn verify_image(
                 ),
                 Some(diff) => report.fail(
                     format!("{name} ({which})"),
-                    format!("does not match the image (artifact {}): {diff}", descriptor.digest),
+                    format!(
+                        "does not match the image (artifact {}): {diff}",
+                        descriptor.digest
+                    ),
                     MISMATCH,
                 ),
             }
@@ -1039,7 +1078,9 @@ fn first_difference(image: &BTreeSet<Pkg>, sbom: &BTreeSet<Pkg>) -> Option<Strin
     let show = |(n, v, a): &Pkg| format!("`{n}` {v} ({a})");
     match (missing, extra) {
         (None, None) => None,
-        (Some(m), Some(e)) if e < m => Some(format!("{} is in the SBOM, not in the image", show(e))),
+        (Some(m), Some(e)) if e < m => {
+            Some(format!("{} is in the SBOM, not in the image", show(e)))
+        }
         (Some(m), _) => Some(format!("{} is in the image, not in the SBOM", show(m))),
         (None, Some(e)) => Some(format!("{} is in the SBOM, not in the image", show(e))),
     }
@@ -1127,7 +1168,10 @@ fn license_satisfies(expression: &str, ok: &dyn Fn(&str) -> bool) -> bool {
 
 fn parse_or(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Option<bool> {
     let mut value = parse_and(tokens, pos, ok)?;
-    while tokens.get(*pos).is_some_and(|t| t.eq_ignore_ascii_case("OR")) {
+    while tokens
+        .get(*pos)
+        .is_some_and(|t| t.eq_ignore_ascii_case("OR"))
+    {
         *pos += 1;
         let rhs = parse_and(tokens, pos, ok)?;
         value = value || rhs;
@@ -1137,7 +1181,10 @@ fn parse_or(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Opti
 
 fn parse_and(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Option<bool> {
     let mut value = parse_atom(tokens, pos, ok)?;
-    while tokens.get(*pos).is_some_and(|t| t.eq_ignore_ascii_case("AND")) {
+    while tokens
+        .get(*pos)
+        .is_some_and(|t| t.eq_ignore_ascii_case("AND"))
+    {
         *pos += 1;
         let rhs = parse_atom(tokens, pos, ok)?;
         value = value && rhs;
@@ -1156,11 +1203,17 @@ fn parse_atom(tokens: &[&str], pos: &mut usize, ok: &dyn Fn(&str) -> bool) -> Op
         *pos += 1;
         return Some(value);
     }
-    if matches!(token, ")") || ["AND", "OR", "WITH"].iter().any(|k| token.eq_ignore_ascii_case(k))
+    if matches!(token, ")")
+        || ["AND", "OR", "WITH"]
+            .iter()
+            .any(|k| token.eq_ignore_ascii_case(k))
     {
         return None;
     }
-    if tokens.get(*pos).is_some_and(|t| t.eq_ignore_ascii_case("WITH")) {
+    if tokens
+        .get(*pos)
+        .is_some_and(|t| t.eq_ignore_ascii_case("WITH"))
+    {
         let exception = *tokens.get(*pos + 1)?;
         *pos += 2;
         return Some(ok(&format!("{token} WITH {exception}")) || ok(token));
@@ -1219,11 +1272,17 @@ mod tests {
         assert!(license_satisfies("MIT", &allow));
         assert!(license_satisfies("MIT OR GPL-2.0-only", &allow));
         assert!(!license_satisfies("MIT AND GPL-2.0-only", &allow));
-        assert!(license_satisfies("(GPL-2.0-only OR MIT) AND Apache-2.0", &allow));
+        assert!(license_satisfies(
+            "(GPL-2.0-only OR MIT) AND Apache-2.0",
+            &allow
+        ));
         assert!(!license_satisfies("NOASSERTION", &allow));
         assert!(license_satisfies("Apache-2.0 WITH LLVM-exception", &allow));
         // AND binds tighter than OR.
-        assert!(license_satisfies("GPL-2.0-only AND BSD-3-Clause OR MIT", &allow));
+        assert!(license_satisfies(
+            "GPL-2.0-only AND BSD-3-Clause OR MIT",
+            &allow
+        ));
         // Unparsable: one identifier.
         assert!(!license_satisfies("MIT AND", &allow));
     }
@@ -1251,6 +1310,21 @@ mod tests {
             "`b` 1 (amd64) is in the image, not in the SBOM"
         );
         assert_eq!(first_difference(&image, &image), None);
-        assert_eq!(purl_arch("pkg:deb/debian/a@1?arch=arm64&distro=debian-12"), Some("arm64"));
+        assert_eq!(
+            deb_uri(
+                r#"{"uri":"${M}/debian/","suites":["s"]}"#,
+                "s",
+                "pool/a.deb"
+            ),
+            "${M}/debian/pool/a.deb"
+        );
+        assert_eq!(
+            inrelease_uri("\"host\"", "bookworm"),
+            "apt-host:bookworm/dists/bookworm/InRelease"
+        );
+        assert_eq!(
+            purl_arch("pkg:deb/debian/a@1?arch=arm64&distro=debian-12"),
+            Some("arm64")
+        );
     }
 }

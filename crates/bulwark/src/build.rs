@@ -333,6 +333,8 @@ pub struct BuildOptions<'a> {
     pub tag: Option<&'a str>,
     pub locked: bool,
     pub jobs: usize,
+    /// Sign with this key (a PEM file or `env://VAR`).
+    pub sign: Option<&'a str>,
 }
 
 /// `bulwark build`.
@@ -342,6 +344,14 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
         .with_context(|| format!("cannot read spec `{}`", opts.spec_path.display()))?;
     let (target, shown) = output_target(&spec, opts)?;
     let lock_path = lockfile::path_for(opts.spec_path);
+
+    let signing_key = opts
+        .sign
+        .map(bulwark_attest::load_signing_key)
+        .transpose()?;
+    if signing_key.is_some() && !matches!(target, bulwark_emit::Target::OciLayout { .. }) {
+        bail!("--sign needs an OCI layout output (`oci:DIR[:TAG]`): a docker-archive has no place for signatures");
+    }
 
     let plan = if opts.locked {
         let lock = Lockfile::read(&lock_path)?;
@@ -406,6 +416,81 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
     let written = bulwark_emit::write(&target, &images, &BTreeMap::new())
         .with_context(|| format!("cannot write image `{shown}`"))?;
     printer.status("Wrote", format!("{shown} {}", written.digest));
+    if let bulwark_emit::Target::OciLayout { dir, tag } = &target {
+        let archs: Vec<&str> = plan
+            .platforms
+            .iter()
+            .map(|p| p.architecture.as_str())
+            .collect();
+        let att = crate::attest::BuildAttestations {
+            layout: dir,
+            tag,
+            image_name: &spec.name,
+            index: (written.media_type == bulwark_emit::MEDIA_TYPE_INDEX).then(|| {
+                bulwark_emit::Descriptor {
+                    media_type: written.media_type.clone(),
+                    digest: written.digest.clone(),
+                    size: written.size,
+                    ..Default::default()
+                }
+            }),
+            platforms: plan
+                .platforms
+                .iter()
+                .zip(&written.manifests)
+                .map(|(p, m)| crate::attest::PlatformAttest {
+                    manifest: m,
+                    architecture: &p.architecture,
+                    packages: p
+                        .packages
+                        .iter()
+                        .map(|c| crate::attest::BuiltPackage {
+                            name: &c.name,
+                            version: &c.version,
+                            architecture: &c.architecture,
+                            sha256: &c.sha256,
+                            uri: crate::attest::deb_uri(
+                                &plan.repositories[c.repository].entry,
+                                &plan.repositories[c.repository].suite,
+                                &c.path,
+                            ),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            spec_sha256: sha256_hex(&spec_bytes),
+            lock_sha256: if opts.locked {
+                Some(sha256_hex(&std::fs::read(&lock_path).with_context(
+                    || format!("cannot read lockfile `{}`", lock_path.display()),
+                )?))
+            } else {
+                None
+            },
+            inrelease: plan
+                .repositories
+                .iter()
+                .map(|r| {
+                    (
+                        crate::attest::inrelease_uri(&r.entry, &r.suite),
+                        r.inrelease_sha256.clone(),
+                    )
+                })
+                .collect(),
+            parameters: serde_json::json!({
+                "repositories": spec.repositories_as_written,
+                "packages": spec.packages,
+                "exclude": spec.exclude.iter().map(|x| &x.name).collect::<Vec<_>>(),
+                "architectures": archs,
+                "tag": tag,
+            }),
+            created: epoch_env.unwrap_or(images[0].created),
+            key: signing_key.as_ref(),
+            sbom_files: false,
+        };
+        for line in crate::attest::attach_build_attestations(&att)? {
+            printer.status("Attested", line);
+        }
+    }
     Ok(BuildReport {
         image: shown,
         digest: written.digest.clone(),

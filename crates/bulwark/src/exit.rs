@@ -29,6 +29,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 fn specific_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     use bulwark_cache::Error as CacheError;
     use bulwark_fetch::Error as FetchError;
+    if let Some(e) = cause.downcast_ref::<crate::attest::VerifyFailed>() {
+        return Some(e.0);
+    }
     if let Some(e) = cause.downcast_ref::<TrustError>() {
         return Some(trust_code(e));
     }

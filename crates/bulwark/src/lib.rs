@@ -19,6 +19,7 @@ use bulwark_cli::{Cli, Command, KeyAlgorithm, KeyCommand, OutputFormat};
 /// Findings or policy violations (`scan --fail-on`, `verify`).
 const EXIT_FINDINGS: u8 = 1;
 
+pub mod attest;
 mod build;
 pub mod exit;
 mod fsutil;
@@ -72,6 +73,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
                 tag: args.tag.as_deref(),
                 locked: args.locked,
                 jobs: args.jobs,
+                sign: args.sign.as_deref(),
             };
             let report = build::build(&opts, &cache, printer)?;
             match args.format {
@@ -111,6 +113,21 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
             }
         }
         Command::Sbom(args) => inspect::sbom(args, printer)?,
+        Command::Verify(args) => {
+            let report = attest::verify(
+                &args.target,
+                &args.key,
+                args.policy.as_deref(),
+                args.platform.as_deref(),
+            )?;
+            match args.format {
+                OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
+                OutputFormat::Human => printer.data(report.to_string().trim_end()),
+            }
+            if report.exit_code != 0 {
+                return Err(attest::VerifyFailed(report.exit_code).into());
+            }
+        }
         Command::Scan(args) => {
             if scan::scan(args, printer)? {
                 return Ok(Outcome::Findings);

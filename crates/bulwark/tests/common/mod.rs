@@ -296,12 +296,15 @@ pub fn manifest_digest(layout: &Path, tag: &str) -> String {
 }
 
 /// The tags (`org.opencontainers.image.ref.name`) in the layout, sorted.
+/// The image tags of a layout, leaving out the `sha256-<hex>` referrers
+/// tags that point at attestation indexes.
 pub fn tags(layout: &Path) -> Vec<String> {
     let mut t: Vec<String> = index_json(layout)["manifests"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .filter(|t| !t.starts_with("sha256-"))
         .map(str::to_string)
         .collect();
     t.sort();
