@@ -13,4 +13,4 @@ export BULWARK_TEST_CACHE=${BULWARK_TEST_CACHE:-$PWD/target/test-cache}
 mkdir -p "$BULWARK_TEST_CACHE"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked --release 2>&1 | tee target/test.log
+cargo test --workspace --locked --release --no-fail-fast 2>&1 | tee target/test.log

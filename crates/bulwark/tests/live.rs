@@ -224,7 +224,8 @@ fn python_image_runs_as_nonroot_with_ssl_json_sqlite() {
 #[test]
 fn static_image_has_no_libc_and_a_real_ca_bundle() {
     let tmp = tempfile::tempdir().unwrap();
-    let (layout, _) = build_example("static", tmp.path(), &[]);
+    let (layout, digest) = build_example("static", tmp.path(), &[]);
+    assert_eq!(skopeo_inspect(&layout)["Digest"], digest.as_str());
     let bundle = umoci_unpack(&layout, tmp.path());
     let rootfs = bundle.join("rootfs");
     assert!(!rootfs.join("usr/lib/x86_64-linux-gnu/libc.so.6").exists());
@@ -288,6 +289,7 @@ fn base_builds_reproducibly_and_runs_in_crun() {
     let (layout_a, a) = build_example("base", &tmp.path().join("a"), &[]);
     let (_, b) = build_example("base", &tmp.path().join("b"), &[]);
     assert_eq!(a, b, "two builds of base differ");
+    assert_eq!(skopeo_inspect(&layout_a)["Digest"], a.as_str());
     let bundle = umoci_unpack(&layout_a, tmp.path());
     // Run the dynamic loader of the image in a real OCI runtime.
     let config_path = bundle.join("config.json");
@@ -315,7 +317,15 @@ fn base_builds_reproducibly_and_runs_in_crun() {
 #[test]
 fn essential_image_has_a_working_userland() {
     let tmp = tempfile::tempdir().unwrap();
-    let (layout, _) = build_example("essential", tmp.path(), &[]);
+    let (layout, digest) = build_example("essential", tmp.path(), &[]);
+    assert_eq!(skopeo_inspect(&layout)["Digest"], digest.as_str());
+    // Scanning it is stable and matched against bookworm's data.
+    let target = format!("oci:{}:test", layout.display());
+    let (code, report) = scan_json(&target, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["target"]["release"], "12");
+    assert_eq!(report["target"]["digest"], digest.as_str());
+    assert_eq!(scan_json(&target, &[]).1, report);
     let bundle = umoci_unpack(&layout, tmp.path());
     let rootfs = bundle.join("rootfs");
     let out = chroot(
