@@ -356,9 +356,15 @@ fn repository_updates_hostile_debs_and_stopping_the_server() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
-    assert!(std::net::TcpStream::connect(&addr).is_ok());
+    let in_release = fs::read(repo.dir().join("dists/stable/InRelease")).unwrap();
+    assert_eq!(
+        http_get(&addr, "/dists/stable/InRelease"),
+        Some(in_release.clone())
+    );
     repo.stop_server();
-    assert!(std::net::TcpStream::connect(&addr).is_err());
+    // Another test's fixture server may be handed the freed port, so the
+    // check is that nothing serves this repository's bytes any more.
+    assert_ne!(http_get(&addr, "/dists/stable/InRelease"), Some(in_release));
     assert!(repo.keyring().is_file() && repo.dir().join("dists/stable/InRelease").is_file());
 
     let dir: PathBuf = repo.dir().to_path_buf();
@@ -437,4 +443,17 @@ fn package_for_an_unindexed_architecture_panics() {
     FixtureRepo::builder()
         .deb(DebBuilder::new("tool", "1").arch("riscv64"))
         .build();
+}
+
+/// The body of `GET path` from `addr`, or None when nothing answers.
+fn http_get(addr: &str, path: &str) -> Option<Vec<u8>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n")?;
+    out.starts_with(b"HTTP/1.1 200")
+        .then(|| out[head_end + 4..].to_vec())
 }
