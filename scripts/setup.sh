@@ -12,7 +12,7 @@ SUDO=""
 APT_PACKAGES=(
   apt-utils dpkg-dev gnupg gpgv ca-certificates curl xz-utils zstd
   skopeo umoci mmdebstrap crun docker-registry hyperfine time
-  uidmap python3-venv
+  uidmap python3-venv gcc libc6-dev
 )
 
 missing=()
@@ -45,6 +45,12 @@ if [ -z "$have_minor" ] || [ "$have_minor" -lt "$need_minor" ]; then
   echo "setup: installing rustc-web and cargo-web (cargo missing or older than 1.$need_minor)" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rustc-web cargo-web >/dev/null
+  have_minor=$(cargo --version 2>/dev/null | sed -n 's/^cargo 1\.\([0-9]*\).*/\1/p')
+  if [ -z "$have_minor" ] || [ "$have_minor" -lt "$need_minor" ]; then
+    echo "setup: cargo-web is $(cargo --version 2>/dev/null || echo missing), bulwark needs 1.$need_minor" >&2
+    echo "hint: add the bookworm-security source to APT; it carries a newer rustc-web" >&2
+    exit 2
+  fi
 fi
 
 # Python validators, in a venv beside the checkout's target directory.

@@ -47,12 +47,14 @@ use serde::{Deserialize, Serialize};
 
 mod cacert;
 mod effects;
+mod ldcache;
 mod package;
 mod scripts;
 mod system;
 mod tarball;
 
 pub use cacert::subject_hash;
+pub use ldcache::SharedObject;
 pub use system::system_layer;
 
 /// Why a layer could not be built.
@@ -315,6 +317,10 @@ pub struct PackageFacts {
     pub alternatives: Vec<Alternative>,
     /// `etc/ld.so.conf.d/*` files: name → contents.
     pub ld_so_conf: BTreeMap<String, String>,
+    /// ELF shared objects outside the loader's built-in directories, which
+    /// an `ld.so.cache` may have to list: path → soname and ABI.
+    #[serde(default)]
+    pub shared_objects: BTreeMap<String, SharedObject>,
     /// `add-shell` arguments in the `postinst`.
     pub add_shells: Vec<String>,
     /// `usr/share/debianutils/shells`, if shipped.
@@ -356,9 +362,9 @@ pub struct SystemReport {
     /// Maintainer scripts whose effects were not replaced.
     pub scripts_not_replaced: Vec<ScriptNote>,
     /// Directories named in `etc/ld.so.conf.d` that hold libraries but are
-    /// not on the dynamic loader's built-in path. bulwark writes no
-    /// `ld.so.cache`, so these libraries are not found unless
-    /// `LD_LIBRARY_PATH` names them.
+    /// not on the dynamic loader's built-in path, and that the written
+    /// `ld.so.cache` cannot list (an ABI bulwark does not map): these
+    /// libraries are not found unless `LD_LIBRARY_PATH` names them.
     pub ld_so_cache_missing: Vec<String>,
     /// setuid/setgid files: `package: path`.
     pub setid: Vec<String>,

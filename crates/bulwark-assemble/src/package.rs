@@ -96,6 +96,7 @@ pub(crate) fn ingest(
         group_master: None,
         alternatives: Vec::new(),
         ld_so_conf: BTreeMap::new(),
+        shared_objects: BTreeMap::new(),
         add_shells: Vec::new(),
         shells_template: None,
         shells_d: BTreeMap::new(),
@@ -407,6 +408,20 @@ fn migrate_directories(
 
 /// Records the contents of the files the system layer reads.
 fn collect_file_fact(facts: &mut PackageFacts, path: &str, kind: &Kind, tree: &Tree) {
+    if let Some((dir, file_name)) = path.rsplit_once('/') {
+        if crate::ldcache::is_candidate_name(file_name)
+            && !crate::system::is_loader_builtin_dir(dir)
+        {
+            if let Kind::File(content) = kind {
+                if let Some(so) = tree
+                    .read_content(content)
+                    .and_then(|bytes| crate::ldcache::shared_object(file_name, &bytes))
+                {
+                    facts.shared_objects.insert(path.to_string(), so);
+                }
+            }
+        }
+    }
     let copied = COPIED_FILES.contains(&path);
     let wanted = copied
         || path.starts_with("usr/share/ca-certificates/")

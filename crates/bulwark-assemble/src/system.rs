@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bulwark_spec::{DpkgDatabase, PathKind as SpecPathKind, Spec};
 
 use crate::cacert::{fingerprint, pem_certificates, subject_hash};
+use crate::ldcache;
 use crate::package::MERGED_ROOTS;
 use crate::tarball::{Kind, Node, Tree};
 use crate::{
@@ -184,7 +185,7 @@ pub fn system_layer(
             .warnings
             .push("`/etc/os-release` is a dangling symlink".into());
     }
-    report.ld_so_cache_missing = ld_so_cache_missing(facts, &image);
+    ld_so_cache(facts, &image, epoch, &mut tree, &mut report);
     if options.dpkg_database == DpkgDatabase::Classic {
         tree.nodes.insert(
             "var/lib/dpkg/status".into(),
@@ -678,39 +679,98 @@ fn shells(facts: &[PackageFacts], image: &Image<'_>, epoch: u64, tree: &mut Tree
     );
 }
 
-/// Directories named in `ld.so.conf.d` that hold files but are not on the
-/// loader's built-in path (`/lib`, `/usr/lib` and their multiarch
-/// subdirectories).
-fn ld_so_cache_missing(facts: &[PackageFacts], image: &Image<'_>) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    for f in facts {
-        for body in f.ld_so_conf.values() {
-            for line in body.lines() {
-                let line = line.split('#').next().unwrap_or("").trim();
-                if line.is_empty() || line.starts_with("include ") || !line.starts_with('/') {
-                    continue;
-                }
-                let rel = layer_path(line.trim_end_matches('/'));
-                let builtin = rel == "usr/lib"
-                    || rel
-                        .strip_prefix("usr/lib/")
-                        .is_some_and(|t| !t.contains('/') && t.contains("-linux-"));
-                if builtin {
-                    continue;
-                }
-                let prefix = format!("{rel}/");
-                let has_files = image
-                    .paths
-                    .range(prefix.as_str()..)
-                    .take_while(|(p, _)| p.starts_with(&prefix))
-                    .any(|(_, v)| !matches!(v.0, PathKind::Directory));
-                if has_files {
-                    out.insert(line.to_string());
-                }
+/// Whether the dynamic loader searches `dir` (a layer path) without a
+/// cache: `usr/lib` and its multiarch subdirectories (`/lib` and `/lib64`
+/// are the same directories in a merged-/usr image).
+pub(crate) fn is_loader_builtin_dir(dir: &str) -> bool {
+    dir == "usr/lib"
+        || dir == "usr/lib64"
+        || dir
+            .strip_prefix("usr/lib/")
+            .is_some_and(|t| !t.contains('/') && t.contains("-linux-"))
+}
+
+/// Writes `etc/ld.so.cache` when a package names library directories in
+/// `etc/ld.so.conf.d/*.conf` that are off the loader's built-in path, as
+/// libc-bin's `ldconfig` trigger would: one entry per soname in those
+/// directories, in the order of the conf files, plus the soname links
+/// `ldconfig` creates. Directories whose libraries have an ABI bulwark
+/// cannot record are reported instead.
+fn ld_so_cache(
+    facts: &[PackageFacts],
+    image: &Image<'_>,
+    epoch: u64,
+    tree: &mut Tree,
+    report: &mut SystemReport,
+) {
+    let mut confs: Vec<(&str, &str)> = facts
+        .iter()
+        .flat_map(|f| f.ld_so_conf.iter())
+        .filter(|(name, _)| name.ends_with(".conf") && !name.contains('/'))
+        .map(|(name, body)| (name.as_str(), body.as_str()))
+        .collect();
+    confs.sort();
+    let mut dirs: Vec<(String, String)> = Vec::new();
+    for (_, body) in confs {
+        for line in body.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.starts_with('/') {
+                continue; // empty, `include …` or relative
+            }
+            let written = line.trim_end_matches('/').to_string();
+            let (resolved, _) = image.resolve(&written);
+            if !is_loader_builtin_dir(&resolved) && !dirs.iter().any(|(_, r)| *r == resolved) {
+                dirs.push((written, resolved));
             }
         }
     }
-    out.into_iter().collect()
+    let objects: BTreeMap<&str, &crate::SharedObject> = facts
+        .iter()
+        .flat_map(|f| f.shared_objects.iter())
+        .map(|(path, so)| (path.as_str(), so))
+        .collect();
+    let mut entries = Vec::new();
+    let mut missing = BTreeSet::new();
+    for (written, resolved) in &dirs {
+        // Per soname, the file ldconfig keeps: the highest file name.
+        let mut by_soname: BTreeMap<&str, (&str, &crate::SharedObject)> = BTreeMap::new();
+        for (path, so) in &objects {
+            let Some((dir, file_name)) = path.rsplit_once('/') else {
+                continue;
+            };
+            if dir != resolved {
+                continue;
+            }
+            let keep = by_soname
+                .get(so.soname.as_str())
+                .is_none_or(|(kept, _)| ldcache::libcmp(file_name, kept).is_gt());
+            if keep {
+                by_soname.insert(&so.soname, (file_name, so));
+            }
+        }
+        for (soname, (file_name, so)) in by_soname {
+            let Some(flags) = so.flags else {
+                missing.insert(written.clone());
+                continue;
+            };
+            let link = format!("{resolved}/{soname}");
+            if !image.paths.contains_key(link.as_str()) && soname != file_name {
+                tree.nodes.insert(link, Node::symlink(file_name, epoch));
+            }
+            entries.push(ldcache::CacheEntry {
+                key: soname.to_string(),
+                path: format!("{written}/{soname}"),
+                flags,
+            });
+        }
+    }
+    if !entries.is_empty() {
+        tree.nodes.insert(
+            "etc/ld.so.cache".into(),
+            Node::file(ldcache::write(entries), 0o644, epoch),
+        );
+    }
+    report.ld_so_cache_missing = missing.into_iter().collect();
 }
 
 /// `/var/lib/dpkg/status`: every package's control stanza with

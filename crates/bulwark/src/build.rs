@@ -18,7 +18,7 @@ use crate::progress;
 use crate::target::ImageRef;
 
 /// Bumped whenever the layer bytes for the same inputs would change.
-const LAYER_FORMAT: &str = "bulwark-layer-v2";
+const LAYER_FORMAT: &str = "bulwark-layer-v3";
 
 /// One package chosen for one platform, wherever the choice came from
 /// (a fresh resolution or the lockfile).
@@ -740,7 +740,7 @@ fn assemble_platform(
     }
     for dir in &report.ld_so_cache_missing {
         warnings.push(format!(
-            "{}: no ld.so.cache is written, so the loader will not search `{dir}` (named in /etc/ld.so.conf.d)",
+            "{}: ld.so.cache cannot list the libraries in `{dir}` (named in /etc/ld.so.conf.d; an ABI bulwark does not map), so the loader will not find them",
             platform.architecture
         ));
     }

@@ -499,3 +499,121 @@ fn lock_update_moves_only_the_named_packages_and_prints_the_change() {
     let foo_bin = fs::read_to_string(rootfs.join("usr/bin/foo")).unwrap();
     assert!(foo_bin.contains("foo 1.1"), "{foo_bin}");
 }
+
+/// A package that names its own library directory in /etc/ld.so.conf.d
+/// gets an ld.so.cache, as libc-bin's ldconfig trigger would write it: glibc's
+/// `ldconfig -p` reads it, and glibc's real loader finds the library through
+/// it (and fails without it).
+#[test]
+fn ld_so_conf_d_directories_get_an_ld_so_cache_the_loader_uses() {
+    use bulwark_testkit::{DebBuilder, FixtureRepo};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(
+        src.join("plug.c"),
+        "const char *plug(void) { return \"plug ok\"; }\n",
+    )
+    .unwrap();
+    fs::write(
+        src.join("run.c"),
+        "#include <stdio.h>\nconst char *plug(void);\nint main(void) { puts(plug()); return 0; }\n",
+    )
+    .unwrap();
+    tool(std::process::Command::new("gcc").current_dir(&src).args([
+        "-shared",
+        "-fPIC",
+        "-Wl,-soname,libplug.so.1",
+        "-o",
+        "libplug.so.1.2.3",
+        "plug.c",
+    ]));
+    tool(std::process::Command::new("gcc").current_dir(&src).args([
+        "-o",
+        "plugrun",
+        "run.c",
+        "./libplug.so.1.2.3",
+    ]));
+    let dir = "/usr/lib/x86_64-linux-gnu/plug";
+    let repo = FixtureRepo::builder()
+        .deb(
+            DebBuilder::new("libplug1", "1.0-1")
+                .arch("amd64")
+                .file(
+                    &format!("{dir}/libplug.so.1.2.3"),
+                    fs::read(src.join("libplug.so.1.2.3")).unwrap(),
+                )
+                .file("/etc/ld.so.conf.d/plug.conf", format!("# plug\n{dir}\n")),
+        )
+        .deb(
+            DebBuilder::new("plugrun", "1.0-1")
+                .arch("amd64")
+                .depends("libplug1")
+                .file_mode(
+                    "/usr/bin/plugrun",
+                    fs::read(src.join("plugrun")).unwrap(),
+                    0o755,
+                ),
+        )
+        .build();
+    let w = World { tmp, repo };
+    let spec = w.spec("plug", &["plugrun"], "");
+    let out = w.path("out");
+    let run = w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    assert!(!run.stderr.contains("ld.so.cache"), "{}", run.stderr);
+
+    let rootfs = unpack(&out, "latest", &w.path("bundle"));
+    let cache = rootfs.join("etc/ld.so.cache");
+    let printed = tool(
+        std::process::Command::new("ldconfig")
+            .arg("-C")
+            .arg(&cache)
+            .arg("-p"),
+    );
+    assert!(
+        printed.contains(&format!(
+            "libplug.so.1 (libc6,x86-64) => {dir}/libplug.so.1"
+        )),
+        "{printed}"
+    );
+    assert_eq!(
+        fs::read_link(rootfs.join(&dir[1..]).join("libplug.so.1")).unwrap(),
+        Path::new("libplug.so.1.2.3"),
+        "the soname link ldconfig makes"
+    );
+
+    // The host's glibc in the image, then its real loader resolves
+    // libplug.so.1 through the cache alone.
+    let multiarch = rootfs.join("usr/lib/x86_64-linux-gnu");
+    fs::copy(
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        multiarch.join("libc.so.6"),
+    )
+    .unwrap();
+    fs::create_dir_all(rootfs.join("usr/lib64")).unwrap();
+    fs::copy(
+        "/lib64/ld-linux-x86-64.so.2",
+        rootfs.join("usr/lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    if fs::symlink_metadata(rootfs.join("lib64")).is_err() {
+        std::os::unix::fs::symlink("usr/lib64", rootfs.join("lib64")).unwrap();
+    }
+    let chroot = |rootfs: &Path| {
+        std::process::Command::new("chroot")
+            .arg(rootfs)
+            .arg("/usr/bin/plugrun")
+            .output()
+            .unwrap()
+    };
+    let ran = chroot(&rootfs);
+    assert!(ran.status.success(), "{ran:?}");
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "plug ok\n");
+    fs::remove_file(&cache).unwrap();
+    let without = chroot(&rootfs);
+    assert!(
+        !without.status.success()
+            && String::from_utf8_lossy(&without.stderr).contains("libplug.so.1"),
+        "without the cache the loader must not find libplug: {without:?}"
+    );
+}
