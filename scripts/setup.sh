@@ -12,7 +12,7 @@ SUDO=""
 APT_PACKAGES=(
   apt-utils dpkg-dev gnupg gpgv ca-certificates curl xz-utils zstd
   skopeo umoci mmdebstrap crun docker-registry hyperfine time
-  uidmap python3-venv gcc libc6-dev
+  uidmap python3-venv gcc libc6-dev lz4
 )
 
 missing=()
@@ -36,6 +36,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # Never leave a registry listening on all interfaces.
   $SUDO systemctl stop docker-registry 2>/dev/null || true
   $SUDO systemctl disable docker-registry 2>/dev/null || true
+fi
+
+# The resolver's tests compare with apt on the host's own lists.
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
 fi
 
 # Rust: use the machine's toolchain when it is new enough, else Debian's.

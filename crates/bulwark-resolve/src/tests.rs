@@ -670,13 +670,8 @@ fn set_of(r: &Resolution) -> BTreeSet<(String, String)> {
 /// `apt-get install --simulate` would install on an empty system.
 #[test]
 fn agrees_with_apt_on_host_lists() {
-    let idx = match host_index() {
-        Ok(idx) => idx,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let idx =
+        host_index().unwrap_or_else(|why| panic!("{why} (scripts/setup.sh runs apt-get update)"));
     let wanted = [
         "base-files",
         "netbase",
@@ -694,13 +689,7 @@ fn agrees_with_apt_on_host_lists() {
         idx.packages.len(),
         start.elapsed()
     );
-    let apt = match apt_simulate(&wanted) {
-        Ok(apt) => apt,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let apt = apt_simulate(&wanted).unwrap_or_else(|why| panic!("{why}"));
     assert!(!apt.is_empty());
     assert_eq!(set_of(&r), apt);
 }
@@ -709,17 +698,11 @@ fn agrees_with_apt_on_host_lists() {
 /// is given our expansion of the pattern, because its own `?essential` also
 /// matches `apt`, which apt flags essential itself. apt takes `usrmerge`
 /// where the built-in table takes `usr-is-merged`, so `prefer` restores
-/// apt's choice. Run with `cargo test -- --ignored`.
+/// apt's choice.
 #[test]
-#[ignore = "runs apt-get on the whole essential set (several seconds)"]
 fn essential_agrees_with_apt_on_host_lists() {
-    let idx = match host_index() {
-        Ok(idx) => idx,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let idx =
+        host_index().unwrap_or_else(|why| panic!("{why} (scripts/setup.sh runs apt-get update)"));
     let start = std::time::Instant::now();
     let r = req(&["?essential"])
         .prefer(&["usrmerge"])
@@ -740,13 +723,7 @@ fn essential_agrees_with_apt_on_host_lists() {
         roots.contains(&"dpkg") && !roots.contains(&"apt"),
         "{roots:?}"
     );
-    let apt = match apt_simulate(&roots) {
-        Ok(apt) => apt,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let apt = apt_simulate(&roots).unwrap_or_else(|why| panic!("{why}"));
     assert_eq!(set_of(&r), apt);
     let r = req(&["?essential"]).run(&idx).unwrap();
     assert!(r.get("usr-is-merged").is_some() && r.get("perl").is_none());
