@@ -78,12 +78,17 @@ print('\n'.join(l['digest'] for l in m['layers']))
 PY
 }
 sed "s/  - libssl3$/  - libssl3=$old_ssl/" examples/base.yaml > "$WORK/base-pinned.yaml"
-BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" build --quiet "$WORK/base-pinned.yaml" -o "oci:$WORK/pinned" >/dev/null
+# The old libssl3 .deb is fetched first, so the timed build is the rebuild
+# itself: one layer unpacked and compressed anew, the others from the cache.
+BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" lock --quiet "$WORK/base-pinned.yaml"
+BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" build --quiet --locked "$WORK/base-pinned.yaml" -o "oci:$WORK/pinned-fetch" >/dev/null
+rm -rf "$WORK/cache-warm/records/layer"
+BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" build --quiet "$WORK/base.yaml" -o "oci:$WORK/b1" >/dev/null
+start=$(date +%s.%N)
+BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" build --quiet --locked "$WORK/base-pinned.yaml" -o "oci:$WORK/pinned" >/dev/null
+pinned_warm=$(python3 -c "print('%.3f' % ($(date +%s.%N) - $start))")
 changed=$(comm -13 <(layers "$WORK/b1" | sort) <(layers "$WORK/pinned" | sort) | wc -l)
 total=$(layers "$WORK/pinned" | wc -l)
-start=$(date +%s.%N)
-BULWARK_CACHE_DIR=$WORK/cache-warm "$BIN" build --quiet "$WORK/base-pinned.yaml" -o "oci:$WORK/pinned2" >/dev/null
-pinned_warm=$(python3 -c "print('%.3f' % ($(date +%s.%N) - $start))")
 
 ratio() { python3 -c "print('%.1f' % ($1 / $2))"; }
 {
@@ -98,7 +103,7 @@ ratio() { python3 -c "print('%.1f' % ($1 / $2))"; }
   echo "| peak RSS, essential warm | ${rss_ess} MB | ${rss_mm} MB (essential) | | ≤ 300 MB |"
   echo "| one package changed (libssl3 $old_ssl) | ${changed} of ${total} layers rewritten, rebuild ${pinned_warm} s | | | only that package's layer (+ system layer) |"
   echo
-  echo "mmdebstrap runs \`--mode=root\`; its base set is bulwark's resolved set for examples/base.yaml ($BASE_PKGS); it keeps no cache between runs, so its warm and cold figures differ only by noise."
+  echo "mmdebstrap runs \`--mode=root\`; it is given bulwark's resolved set for examples/base.yaml ($BASE_PKGS) as \`--include\`, and apt adds what bulwark's \`exclude\` leaves out (mawk, openssl, debconf). It keeps no cache between runs, so its warm and cold figures differ only by noise."
   echo
 } > "$RESULTS"
 cat "$RESULTS"
