@@ -1,5 +1,5 @@
 //! Tests: hostile archives (hermetic) and real Debian packages (downloaded
-//! with `apt-get download`, skipped when that is not possible).
+//! with `apt-get download` from the host's sources).
 
 #![expect(clippy::print_stderr, reason = "tests say why they skip")]
 
@@ -426,33 +426,33 @@ fn accounts_without_base_passwd() {
 // ---------------------------------------------------------------------
 // Real packages.
 
-/// Downloads packages with `apt-get download` into `dir`; `None` (skip) when
-/// APT cannot.
+/// Downloads packages with `apt-get download` into `dir` (the test suite's
+/// set-up runs `apt-get update`, so a failure here is a real failure).
+/// Always `Some`; the `Option` lets callers share `build_real`'s shape.
 fn download(dir: &Path, names: &[&str]) -> Option<Vec<PathBuf>> {
     let out = Command::new("apt-get")
         .arg("download")
         .args(names)
         .current_dir(dir)
         .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "skipping: apt-get download failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
+        .expect("apt-get");
+    assert!(
+        out.status.success(),
+        "apt-get download {names:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut debs = Vec::new();
     for n in names {
         let found = std::fs::read_dir(dir)
-            .ok()?
+            .unwrap()
             .filter_map(Result::ok)
             .map(|e| e.path())
             .find(|p| {
                 p.file_name()
                     .and_then(|f| f.to_str())
                     .is_some_and(|f| f.starts_with(&format!("{n}_")) && f.ends_with(".deb"))
-            })?;
+            })
+            .unwrap_or_else(|| panic!("apt-get download left no {n}_*.deb"));
         debs.push(found);
     }
     Some(debs)
