@@ -1,6 +1,7 @@
 //! The database file: a versioned header that `db info` reads alone, then
-//! one zstd-compressed section per release and one for vulnerability
-//! details, each decoded only when a scan needs it.
+//! zstd-compressed blocks of entries per release and of vulnerability
+//! details, each decoded only when a scan needs it: a scan of a small image
+//! decompresses the few blocks that hold its packages and findings.
 //!
 //! Layout (integers little-endian):
 //!
@@ -8,14 +9,17 @@
 //! magic     8 bytes  "BWVULNDB"
 //! version   u32      FORMAT_VERSION
 //! hlen      u32      length of the header
-//! header    JSON     {"info": DbInfo, "sections": [{name, offset, length, raw_length}]}
+//! header    JSON     {"info": DbInfo, "sections": [{name, first, offset, length, raw_length}]}
 //! sections  bytes    offsets are relative to the end of the header
 //! ```
 //!
-//! A release section (`release:12`) holds, sorted by source package then
-//! vulnerability id, every entry of that release. The `vulnerabilities`
-//! section starts with a table of offsets so that a scan decodes only the
-//! vulnerabilities it reports, found by binary search on the id.
+//! The sections named `release:12` are the blocks of that release's entries,
+//! sorted by source package then vulnerability id, [`RELEASE_BLOCK`] source
+//! packages each; `first` is a block's first package, so a lookup finds its
+//! block by binary search. The `vulnerabilities` blocks hold
+//! [`VULN_BLOCK`] vulnerability records each, sorted by id (`first` is the
+//! first id), and start with a table of offsets, so that a lookup decodes
+//! only the record it needs.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -30,7 +34,7 @@ use crate::model::{release_codename, Entry, Status, Vulnerability};
 use crate::{Error, Result};
 
 /// The version of the file format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"BWVULNDB";
 
@@ -71,26 +75,71 @@ pub struct ReleaseCounts {
 
 impl DbInfo {
     /// Whole days between the newest `modified` date and `now`, when the
-    /// date parses; `bulwark scan` warns above 7.
+    /// date parses; `bulwark scan` warns above [`STALE_AFTER_DAYS`].
     pub fn age_days(&self, now: std::time::SystemTime) -> Option<u64> {
-        let newest = rfc3339_to_unix(self.newest_modified.as_deref()?)?;
+        let (newest, _) = timestamp(self.newest_modified.as_deref()?)?;
         let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
         Some(((now - newest).max(0) / 86_400) as u64)
     }
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC date (`2025-02-12T16:46:00Z`).
-fn rfc3339_to_unix(date: &str) -> Option<i64> {
-    let num = |s: &str| s.parse::<i64>().ok();
+/// Days after which a scan warns that the database is stale.
+pub const STALE_AFTER_DAYS: u64 = 7;
+
+/// Seconds since the epoch and nanoseconds of an RFC 3339 date
+/// (`2025-02-12T16:46:00Z`, `2025-02-12T16:46:00.463980Z`,
+/// `2025-02-12T17:46:00+01:00`, or a bare `2025-02-12`), so that dates with
+/// and without fractional seconds or in other offsets compare as instants.
+pub(crate) fn timestamp(date: &str) -> Option<(i64, u32)> {
+    let date = date.trim();
+    let num = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
     let (y, m, d) = (
         num(date.get(0..4)?)?,
         num(date.get(5..7)?)?,
         num(date.get(8..10)?)?,
     );
-    let (hh, mm, ss) = match date.get(11..19) {
-        Some(t) => (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?),
-        None => (0, 0, 0),
-    };
+    if date.get(4..5) != Some("-") || date.get(7..8) != Some("-") || !(1..=12).contains(&m) {
+        return None;
+    }
+    let (mut secs, mut nanos) = (0, 0u32);
+    let rest = &date[10..];
+    if !rest.is_empty() {
+        let t = rest.strip_prefix(['T', 't', ' '])?;
+        let (hh, mm, ss) = (num(t.get(0..2)?)?, num(t.get(3..5)?)?, num(t.get(6..8)?)?);
+        secs = hh * 3600 + mm * 60 + ss;
+        let mut zone = &t[8..];
+        if let Some(frac) = zone.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            let mut scaled: String = frac[..digits].chars().take(9).collect();
+            while scaled.len() < 9 {
+                scaled.push('0');
+            }
+            nanos = scaled.parse().ok()?;
+            zone = &frac[digits..];
+        }
+        match zone {
+            "" | "Z" | "z" => {}
+            _ => {
+                let sign = match zone.as_bytes()[0] {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return None,
+                };
+                let (oh, om) = (num(zone.get(1..3)?)?, num(zone.get(4..6)?)?);
+                if zone.len() != 6 {
+                    return None;
+                }
+                secs -= sign * (oh * 3600 + om * 60);
+            }
+        }
+    }
     // Days from civil (Howard Hinnant's algorithm).
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -99,20 +148,88 @@ fn rfc3339_to_unix(date: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+    Some((days * 86_400 + secs, nanos))
+}
+
+/// Orders `modified` dates as instants; a date that does not parse is older
+/// than any that does, and equal instants fall back to the text.
+pub(crate) fn cmp_modified(a: &str, b: &str) -> std::cmp::Ordering {
+    timestamp(a).cmp(&timestamp(b)).then_with(|| a.cmp(b))
 }
 
 /// Entries of one release: source package → entries sorted by id.
 type ReleaseData = BTreeMap<String, Vec<Entry>>;
 
-/// A section decoded on first use.
+/// Source packages per block of a release.
+const RELEASE_BLOCK: usize = 32;
+/// Vulnerability records per block.
+const VULN_BLOCK: usize = 128;
+
+/// A sorted run of blocks, each holding the keys from its `first` up to the
+/// next block's `first`.
+struct Blocks<T>(Vec<(String, Section<T>)>);
+
+impl<T> Blocks<T> {
+    /// One decoded block holding everything (after an import).
+    fn single(value: T) -> Blocks<T> {
+        Blocks(vec![(String::new(), Section::decoded(value))])
+    }
+
+    /// The block that would hold `key`.
+    fn find(&self, key: &str) -> Option<&Section<T>> {
+        let after = self.0.partition_point(|(first, _)| first.as_str() <= key);
+        after.checked_sub(1).map(|i| &self.0[i].1)
+    }
+}
+
+/// Where a block's zstd-compressed bytes are in the file, and its length
+/// decompressed.
+#[derive(Clone, Copy, Debug)]
+struct Extent {
+    offset: u64,
+    length: usize,
+    raw_length: usize,
+}
+
+/// The open database file that blocks are read from on first use.
+struct Source<'a> {
+    path: &'a Path,
+    file: Option<&'a std::fs::File>,
+}
+
+impl Source<'_> {
+    fn read(&self, extent: Extent) -> std::result::Result<Vec<u8>, String> {
+        use std::os::unix::fs::FileExt;
+        let file = self.file.ok_or_else(|| "a block has no data".to_string())?;
+        let mut bytes = vec![0; extent.length];
+        file.read_exact_at(&mut bytes, extent.offset)
+            .map_err(|err| format!("cannot read a block: {err}"))?;
+        Ok(bytes)
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::Corrupt {
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+}
+
+/// A block decoded on first use.
 struct Section<T> {
-    /// zstd-compressed bytes and the decompressed length, when loaded from a file.
-    raw: Option<(Vec<u8>, usize)>,
+    /// Where its bytes are, when loaded from a file.
+    raw: Option<Extent>,
     value: OnceLock<std::result::Result<T, String>>,
 }
 
 impl<T> Section<T> {
+    fn raw(raw: Extent) -> Section<T> {
+        Section {
+            raw: Some(raw),
+            value: OnceLock::new(),
+        }
+    }
+
     fn decoded(value: T) -> Section<T> {
         let cell = OnceLock::new();
         let _ = cell.set(Ok(value));
@@ -122,22 +239,17 @@ impl<T> Section<T> {
         }
     }
 
-    fn get(&self, path: &Path, decode: impl FnOnce(Vec<u8>) -> Option<T>) -> Result<&T> {
+    fn get(&self, source: &Source<'_>, decode: impl FnOnce(Vec<u8>) -> Option<T>) -> Result<&T> {
         self.value
             .get_or_init(|| {
-                let (compressed, raw_len) = self
-                    .raw
-                    .as_ref()
-                    .ok_or_else(|| "section has no data".to_string())?;
-                let bytes = zstd::bulk::decompress(compressed, *raw_len)
-                    .map_err(|err| format!("cannot decompress a section: {err}"))?;
-                decode(bytes).ok_or_else(|| "a section is truncated or malformed".to_string())
+                let extent = self.raw.ok_or_else(|| "a block has no data".to_string())?;
+                let compressed = source.read(extent)?;
+                let bytes = zstd::bulk::decompress(&compressed, extent.raw_length)
+                    .map_err(|err| format!("cannot decompress a block: {err}"))?;
+                decode(bytes).ok_or_else(|| "a block is truncated or malformed".to_string())
             })
             .as_ref()
-            .map_err(|reason| Error::Corrupt {
-                path: path.to_path_buf(),
-                reason: reason.clone(),
-            })
+            .map_err(|reason| source.corrupt(reason.clone()))
     }
 }
 
@@ -153,8 +265,10 @@ enum VulnStore {
 pub struct Database {
     info: DbInfo,
     path: PathBuf,
-    releases: BTreeMap<String, Section<ReleaseData>>,
-    vulns: Section<VulnStore>,
+    /// The file the blocks are read from; `None` after an import.
+    file: Option<std::fs::File>,
+    releases: BTreeMap<String, Blocks<ReleaseData>>,
+    vulns: Blocks<VulnStore>,
 }
 
 impl std::fmt::Debug for Database {
@@ -241,7 +355,11 @@ impl Database {
                 releases.entry(release).or_default().insert(package, list);
             }
         }
-        let newest_modified = vulns.values().filter_map(|v| v.modified.clone()).max();
+        let newest_modified = vulns
+            .values()
+            .filter_map(|v| v.modified.as_deref())
+            .max_by(|a, b| cmp_modified(a, b))
+            .map(str::to_string);
         let info = DbInfo {
             format_version: FORMAT_VERSION,
             sources,
@@ -255,11 +373,12 @@ impl Database {
         let db = Database {
             info,
             path: PathBuf::from("(imported)"),
+            file: None,
             releases: releases
                 .into_iter()
-                .map(|(k, v)| (k, Section::decoded(v)))
+                .map(|(k, v)| (k, Blocks::single(v)))
                 .collect(),
-            vulns: Section::decoded(VulnStore::Map(vulns)),
+            vulns: Blocks::single(VulnStore::Map(vulns)),
         };
         (db, stats)
     }
@@ -267,28 +386,30 @@ impl Database {
     /// Opens the database at `path`, reading only its header; sections are
     /// decoded when first needed.
     pub fn open(path: &Path) -> Result<Database> {
-        let mut data = match std::fs::read(path) {
-            Ok(data) => data,
+        use std::io::Read;
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NoDatabase {
                     path: path.to_path_buf(),
                 })
             }
-            Err(source) => {
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(io_err(source)),
         };
+        let size = file.metadata().map_err(io_err)?.len();
         let corrupt = |reason: &str| Error::Corrupt {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         };
-        if data.len() < 16 || &data[..8] != MAGIC {
+        let mut start = [0u8; 16];
+        if size < 16 || file.read_exact(&mut start).is_err() || &start[..8] != MAGIC {
             return Err(corrupt("no `BWVULNDB` magic at the start"));
         }
-        let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
+        let version = u32::from_le_bytes([start[8], start[9], start[10], start[11]]);
         if version != FORMAT_VERSION {
             return Err(Error::Version {
                 path: path.to_path_buf(),
@@ -296,44 +417,60 @@ impl Database {
                 expected: FORMAT_VERSION,
             });
         }
-        let hlen = u32::from_le_bytes([data[12], data[13], data[14], data[15]]) as usize;
-        let header_end = 16usize
-            .checked_add(hlen)
-            .filter(|&end| end <= data.len())
-            .ok_or_else(|| corrupt("the header is truncated"))?;
-        let header: FileHeader = serde_json::from_slice(&data[16..header_end])
+        let hlen = u32::from_le_bytes([start[12], start[13], start[14], start[15]]);
+        let body = 16 + u64::from(hlen);
+        if body > size {
+            return Err(corrupt("the header is truncated"));
+        }
+        let mut header = vec![0; hlen as usize];
+        file.read_exact(&mut header).map_err(io_err)?;
+        let header: FileHeader = serde_json::from_slice(&header)
             .map_err(|err| corrupt(&format!("the header is not valid: {err}")))?;
-        let body = data.split_off(header_end);
-        let mut releases = BTreeMap::new();
-        let mut vulns = None;
+        let mut releases: BTreeMap<String, Blocks<ReleaseData>> = BTreeMap::new();
+        let mut vulns: Blocks<VulnStore> = Blocks(Vec::new());
         for section in header.sections {
-            let bytes = section
-                .offset
-                .checked_add(section.length)
-                .and_then(|end| body.get(section.offset..end))
-                .ok_or_else(|| corrupt(&format!("section `{}` is truncated", section.name)))?
-                .to_vec();
-            let raw = Some((bytes, section.raw_length));
-            if let Some(release) = section.name.strip_prefix("release:") {
-                releases.insert(
-                    release.to_string(),
-                    Section {
-                        raw,
-                        value: OnceLock::new(),
-                    },
-                );
-            } else if section.name == "vulnerabilities" {
-                vulns = Some(Section {
-                    raw,
-                    value: OnceLock::new(),
-                });
+            let offset = body + section.offset as u64;
+            if offset
+                .checked_add(section.length as u64)
+                .is_none_or(|end| end > size)
+            {
+                return Err(corrupt(&format!("section `{}` is truncated", section.name)));
             }
+            let raw = Extent {
+                offset,
+                length: section.length,
+                raw_length: section.raw_length,
+            };
+            if let Some(release) = section.name.strip_prefix("release:") {
+                releases
+                    .entry(release.to_string())
+                    .or_insert_with(|| Blocks(Vec::new()))
+                    .0
+                    .push((section.first, Section::raw(raw)));
+            } else if section.name == "vulnerabilities" {
+                vulns.0.push((section.first, Section::raw(raw)));
+            }
+        }
+        if vulns.0.is_empty() {
+            return Err(corrupt("the `vulnerabilities` section is missing"));
+        }
+        let sorted = |firsts: &mut dyn Iterator<Item = &String>| {
+            let firsts: Vec<&String> = firsts.collect();
+            firsts.windows(2).all(|w| w[0] < w[1])
+        };
+        if !releases
+            .values()
+            .all(|b| sorted(&mut b.0.iter().map(|(f, _)| f)))
+            || !sorted(&mut vulns.0.iter().map(|(f, _)| f))
+        {
+            return Err(corrupt("the blocks are not in order"));
         }
         Ok(Database {
             info: header.info,
             path: path.to_path_buf(),
+            file: Some(file),
             releases,
-            vulns: vulns.ok_or_else(|| corrupt("the `vulnerabilities` section is missing"))?,
+            vulns,
         })
     }
 
@@ -349,33 +486,64 @@ impl Database {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(write_err)?;
-        // Encode and compress every section in parallel.
-        let mut jobs: Vec<(String, SectionJob<'_>)> = self
-            .releases
-            .iter()
-            .map(|(k, s)| (format!("release:{k}"), SectionJob::Release(s)))
-            .collect();
-        jobs.push((
-            "vulnerabilities".to_string(),
-            SectionJob::Vulns(&self.vulns),
-        ));
-        let encoded: Vec<Result<(String, Vec<u8>, usize)>> = jobs
+        // Split into blocks, then encode and compress them in parallel.
+        let mut jobs: Vec<(String, Job<'_>)> = Vec::new();
+        for (release, blocks) in &self.releases {
+            let name = format!("release:{release}");
+            for (first, section) in &blocks.0 {
+                match (section.raw, section.value.get()) {
+                    // Loaded from a file and never decoded: copied as it is.
+                    (Some(raw), None) => jobs.push((name.clone(), self.copy(first, raw)?)),
+                    _ => {
+                        let data = section.get(&self.source(), |b| decode_release(&b))?;
+                        let packages: Vec<(&String, &Vec<Entry>)> = data.iter().collect();
+                        for chunk in packages.chunks(RELEASE_BLOCK) {
+                            jobs.push((name.clone(), Job::Release(chunk.to_vec())));
+                        }
+                    }
+                }
+            }
+        }
+        for (first, section) in &self.vulns.0 {
+            let name = "vulnerabilities".to_string();
+            match (section.raw, section.value.get()) {
+                (Some(raw), None) => jobs.push((name, self.copy(first, raw)?)),
+                _ => match self.vulnerability_block(section)? {
+                    VulnStore::Map(map) => {
+                        let records: Vec<&Vulnerability> = map.values().collect();
+                        for chunk in records.chunks(VULN_BLOCK) {
+                            jobs.push((name.clone(), Job::Vulns(chunk.to_vec())));
+                        }
+                        if records.is_empty() {
+                            // An empty database still has its (empty) section.
+                            jobs.push((name, Job::Vulns(Vec::new())));
+                        }
+                    }
+                    VulnStore::Encoded(bytes) => jobs.push((name, Job::Encoded(first, bytes))),
+                },
+            }
+        }
+        // Each block as its section entry (offset still to set) and bytes.
+        let encoded: Vec<Result<(SectionRef, Vec<u8>)>> = jobs
             .into_par_iter()
             .map(|(name, job)| {
-                let (compressed, raw_len) = job.encode(&self.path)?;
-                Ok((name, compressed, raw_len))
+                let (first, compressed, raw_length) = job.encode(path)?;
+                let section = SectionRef {
+                    name,
+                    first,
+                    offset: 0,
+                    length: compressed.len(),
+                    raw_length,
+                };
+                Ok((section, compressed))
             })
             .collect();
         let mut sections = Vec::new();
         let mut body = Vec::new();
         for item in encoded {
-            let (name, compressed, raw_length) = item?;
-            sections.push(SectionRef {
-                name,
-                offset: body.len(),
-                length: compressed.len(),
-                raw_length,
-            });
+            let (mut section, compressed) = item?;
+            section.offset = body.len();
+            sections.push(section);
             body.extend_from_slice(&compressed);
         }
         let header = serde_json::to_vec(&FileHeader {
@@ -414,33 +582,54 @@ impl Database {
     /// release key such as `12`), sorted by vulnerability id; empty when the
     /// release or the package has none.
     pub fn entries(&self, release: &str, source: &str) -> Result<&[Entry]> {
-        let Some(section) = self.releases.get(release) else {
+        let Some(section) = self.releases.get(release).and_then(|b| b.find(source)) else {
             return Ok(&[]);
         };
-        let data = section.get(&self.path, |b| decode_release(&b))?;
+        let data = section.get(&self.source(), |b| decode_release(&b))?;
         Ok(data.get(source).map_or(&[][..], Vec::as_slice))
     }
 
     /// Every (source package, entries) of `release`, sorted by package.
     pub fn release_entries(&self, release: &str) -> Result<impl Iterator<Item = (&str, &[Entry])>> {
-        let data = match self.releases.get(release) {
-            Some(section) => Some(section.get(&self.path, |b| decode_release(&b))?),
-            None => None,
-        };
-        Ok(data
+        let mut blocks = Vec::new();
+        for (_, section) in self.releases.get(release).map_or(&[][..], |b| &b.0[..]) {
+            blocks.push(section.get(&self.source(), |b| decode_release(&b))?);
+        }
+        Ok(blocks
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), v.as_slice())))
     }
 
-    /// The details of vulnerability `id` (canonical id), when known.
-    pub fn vulnerability(&self, id: &str) -> Result<Option<Vulnerability>> {
-        let store = self.vulns.get(&self.path, |bytes| {
+    fn source(&self) -> Source<'_> {
+        Source {
+            path: &self.path,
+            file: self.file.as_ref(),
+        }
+    }
+
+    /// A block to write as it is in the file.
+    fn copy<'a>(&self, first: &'a str, raw: Extent) -> Result<Job<'a>> {
+        let source = self.source();
+        let bytes = source.read(raw).map_err(|reason| source.corrupt(reason))?;
+        Ok(Job::Copy(first, bytes, raw.raw_length))
+    }
+
+    fn vulnerability_block<'a>(&self, section: &'a Section<VulnStore>) -> Result<&'a VulnStore> {
+        section.get(&self.source(), |bytes| {
             // Validate the offset table once, so lookups can trust it.
             let n = Decoder::new(&bytes).u32()? as usize;
             let table = n.checked_mul(4)?.checked_add(4)?;
             (table <= bytes.len()).then_some(VulnStore::Encoded(bytes))
-        })?;
+        })
+    }
+
+    /// The details of vulnerability `id` (canonical id), when known.
+    pub fn vulnerability(&self, id: &str) -> Result<Option<Vulnerability>> {
+        let Some(section) = self.vulns.find(id) else {
+            return Ok(None);
+        };
+        let store = self.vulnerability_block(section)?;
         match store {
             VulnStore::Map(map) => Ok(map.get(id).cloned()),
             VulnStore::Encoded(bytes) => find_vuln(bytes, id).map_err(|()| Error::Corrupt {
@@ -478,41 +667,54 @@ struct FileHeader {
 #[derive(Serialize, Deserialize)]
 struct SectionRef {
     name: String,
+    /// The first key of the block (package name or vulnerability id).
+    first: String,
     offset: usize,
     length: usize,
     raw_length: usize,
 }
 
-enum SectionJob<'a> {
-    Release(&'a Section<ReleaseData>),
-    Vulns(&'a Section<VulnStore>),
+/// One block to write.
+enum Job<'a> {
+    /// A block loaded from a file and never decoded: its bytes as they are,
+    /// and its length decompressed.
+    Copy(&'a str, Vec<u8>, usize),
+    /// A decoded vulnerability block, still in its encoded form.
+    Encoded(&'a str, &'a [u8]),
+    /// Source packages of a release.
+    Release(Vec<(&'a String, &'a Vec<Entry>)>),
+    /// Vulnerability records.
+    Vulns(Vec<&'a Vulnerability>),
 }
 
 const ZSTD_LEVEL: i32 = 9;
 
-impl SectionJob<'_> {
-    fn encode(&self, path: &Path) -> Result<(Vec<u8>, usize)> {
-        let (raw, value_state) = match self {
-            SectionJob::Release(s) => (&s.raw, s.value.get().is_some()),
-            SectionJob::Vulns(s) => (&s.raw, s.value.get().is_some()),
-        };
-        // Sections loaded from a file and never decoded are copied as they are.
-        if let (Some((compressed, raw_len)), false) = (raw, value_state) {
-            return Ok((compressed.clone(), *raw_len));
-        }
-        let bytes = match self {
-            SectionJob::Release(s) => encode_release(s.get(path, |b| decode_release(&b))?),
-            SectionJob::Vulns(s) => match s.get(path, |_| None)? {
-                VulnStore::Map(map) => encode_vulns(map.values()),
-                VulnStore::Encoded(bytes) => bytes.clone(),
-            },
+impl Job<'_> {
+    /// The block's first key, its compressed bytes and its raw length.
+    fn encode(&self, path: &Path) -> Result<(String, Vec<u8>, usize)> {
+        let (first, bytes) = match self {
+            Job::Copy(first, compressed, raw_len) => {
+                return Ok((first.to_string(), compressed.clone(), *raw_len))
+            }
+            Job::Encoded(first, bytes) => (first.to_string(), bytes.to_vec()),
+            Job::Release(packages) => (
+                packages
+                    .first()
+                    .map(|(p, _)| p.to_string())
+                    .unwrap_or_default(),
+                encode_release(packages),
+            ),
+            Job::Vulns(records) => (
+                records.first().map(|v| v.id.clone()).unwrap_or_default(),
+                encode_vulns(records.iter().copied()),
+            ),
         };
         let compressed =
             zstd::bulk::compress(&bytes, ZSTD_LEVEL).map_err(|source| Error::Write {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok((compressed, bytes.len()))
+        Ok((first, compressed, bytes.len()))
     }
 }
 
@@ -589,13 +791,13 @@ impl<'a> Decoder<'a> {
     }
 }
 
-fn encode_release(data: &ReleaseData) -> Vec<u8> {
+fn encode_release(data: &[(&String, &Vec<Entry>)]) -> Vec<u8> {
     let mut enc = Encoder(Vec::new());
     enc.varint(data.len() as u64);
     for (package, entries) in data {
         enc.str(package);
         enc.varint(entries.len() as u64);
-        for e in entries {
+        for e in entries.iter() {
             enc.str(&e.vulnerability);
             enc.0.push(e.status.code());
             enc.opt(e.fixed_version.as_deref());
@@ -723,13 +925,33 @@ mod tests {
 
     #[test]
     fn rfc3339_dates() {
-        assert_eq!(rfc3339_to_unix("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(timestamp("1970-01-01T00:00:00Z"), Some((0, 0)));
         assert_eq!(
-            rfc3339_to_unix("2025-02-12T16:46:00.123Z"),
-            Some(1_739_378_760)
+            timestamp("2025-02-12T16:46:00.123Z"),
+            Some((1_739_378_760, 123_000_000))
         );
-        assert_eq!(rfc3339_to_unix("2000-03-01"), Some(951_868_800));
-        assert_eq!(rfc3339_to_unix("garbage"), None);
+        assert_eq!(
+            timestamp("2025-02-12T17:46:00.123+01:00"),
+            timestamp("2025-02-12T16:46:00.123Z")
+        );
+        assert_eq!(timestamp("2000-03-01"), Some((951_868_800, 0)));
+        assert_eq!(timestamp("garbage"), None);
+        assert_eq!(timestamp("2025-02-12T16:46:00.Z"), None);
+    }
+
+    #[test]
+    fn modified_dates_compare_as_instants() {
+        use std::cmp::Ordering::*;
+        // As text, `00Z` sorts after `00.5Z`; as instants it is earlier.
+        assert_eq!(
+            cmp_modified("2024-06-01T00:00:00Z", "2024-06-01T00:00:00.5Z"),
+            Less
+        );
+        assert_eq!(
+            cmp_modified("2024-06-01T02:00:00+03:00", "2024-05-31T23:30:00Z"),
+            Less
+        );
+        assert_eq!(cmp_modified("not a date", "2000-01-01T00:00:00Z"), Less);
     }
 
     #[test]

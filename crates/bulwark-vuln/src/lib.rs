@@ -11,7 +11,7 @@
 //! per vulnerability live in [`Vulnerability`]. Records that alias each
 //! other (`DEBIAN-CVE-…` and `CVE-…`, an advisory and the CVEs it lists)
 //! are merged. [`Database::save`] writes a compact versioned file atomically
-//! and [`Database::open`] loads it lazily, a release at a time.
+//! and [`Database::open`] loads it lazily, a block at a time.
 //!
 //! [`scan`] matches installed packages by **source** package name and
 //! **source** version against the entries of the image's release, and
@@ -35,7 +35,7 @@ mod vex;
 use std::path::PathBuf;
 
 pub use cvss::{base_score as cvss_v3_base_score, CvssV3};
-pub use db::{default_path, Database, DbInfo, ReleaseCounts, FORMAT_VERSION};
+pub use db::{default_path, Database, DbInfo, ReleaseCounts, FORMAT_VERSION, STALE_AFTER_DAYS};
 pub use import::{ImportStats, SourceInfo};
 pub use model::{
     release_codename, release_key, Entry, ParseSeverityError, Severity, Status, Vulnerability,

@@ -300,6 +300,14 @@ pub fn to_sarif(report: &Report) -> Value {
                 "rules": rules_json,
             }},
             "results": results,
+            // The report's warnings (a stale database, no release…).
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": report.warnings.iter().map(|w| json!({
+                    "level": "warning",
+                    "message": {"text": w},
+                })).collect::<Vec<_>>(),
+            }],
             "properties": {
                 "target": report.target.reference,
                 "digest": report.target.digest,

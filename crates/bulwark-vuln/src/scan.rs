@@ -42,6 +42,10 @@ pub struct ScanOptions {
     pub debian_origin: BTreeMap<String, bool>,
     /// The release to match against (`12`, `bookworm`), overriding os-release.
     pub release: Option<String>,
+    /// The time of the scan: when set, the report warns if the database's
+    /// newest record is more than [`crate::STALE_AFTER_DAYS`] days older.
+    /// `None` keeps the report a pure function of the target and database.
+    pub now: Option<std::time::SystemTime>,
 }
 
 /// Whether a package is matched against Debian's data.
@@ -322,6 +326,15 @@ pub fn scan(
             None
         }
     };
+    if let Some(days) = options.now.and_then(|now| info.age_days(now)) {
+        if days > crate::STALE_AFTER_DAYS {
+            warnings.push(format!(
+                "the vulnerability database is {days} days old (newest record {}): \
+                 run `bulwark db update --url URL` or `bulwark db import` with a newer feed",
+                info.newest_modified.as_deref().unwrap_or("unknown")
+            ));
+        }
+    }
     if let Some(release) = &release {
         if !info.releases.contains_key(release) {
             warnings.push(format!(

@@ -107,13 +107,30 @@ pub fn parse_openvex(bytes: &[u8], path: &Path) -> Result<Vec<VexStatement>> {
             .map(|products| products.iter().filter_map(product).collect())
             .unwrap_or_default();
         let text = |key| st.get(key).and_then(Value::as_str).map(str::to_string);
+        let (justification, impact_statement) = (text("justification"), text("impact_statement"));
+        if !matches!(
+            status.as_str(),
+            "not_affected" | "affected" | "fixed" | "under_investigation"
+        ) {
+            return Err(err(format!(
+                "statement {index}: unknown status `{status}` (OpenVEX has not_affected, \
+                 affected, fixed and under_investigation)"
+            )));
+        }
+        // OpenVEX: a `not_affected` statement MUST say why.
+        if status == "not_affected" && justification.is_none() && impact_statement.is_none() {
+            return Err(err(format!(
+                "statement {index}: `not_affected` for `{vulnerability}` has neither a \
+                 `justification` nor an `impact_statement`"
+            )));
+        }
         out.push(VexStatement {
             vulnerability,
             aliases,
             products,
             status,
-            justification: text("justification"),
-            impact_statement: text("impact_statement"),
+            justification,
+            impact_statement,
         });
     }
     Ok(out)

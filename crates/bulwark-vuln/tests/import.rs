@@ -322,3 +322,125 @@ fn update_downloads_from_a_local_server() {
     assert!(err.contains("missing.zip") && err.contains("404"), "{err}");
     handle.join().unwrap();
 }
+
+#[test]
+fn duplicate_ids_keep_the_record_modified_last_as_an_instant() {
+    // The nested snapshot holds some advisories in two year folders. The
+    // newer record must win wherever it lies, and `modified` must compare as
+    // a time: as text, `…00:00Z` sorts after `…00:00.5Z`, though it is
+    // half a second earlier.
+    let dir = tempfile::tempdir().unwrap();
+    let advisory = |id: &str, modified: &str, fixed: &str| {
+        let mut r = osv(id, modified, &[("12", "dupe", Some(fixed))]);
+        r["summary"] = json!(format!("dupe - security update ({modified})"));
+        r
+    };
+    let records = vec![
+        // Newest in the later folder, with fractional seconds.
+        (
+            "DSA/2023/DSA-9001-1.json".to_string(),
+            advisory("DSA-9001-1", "2024-06-01T00:00:00Z", "1.0-2"),
+        ),
+        (
+            "DSA/2024/DSA-9001-1.json".to_string(),
+            advisory("DSA-9001-1", "2024-06-01T00:00:00.5Z", "1.0-3"),
+        ),
+        // Newest in the earlier folder, in another time zone.
+        (
+            "DLA/2023/DLA-9002-1.json".to_string(),
+            advisory("DLA-9002-1", "2024-06-02T01:00:00+01:00", "1.0-4"),
+        ),
+        (
+            "DLA/2024/DLA-9002-1.json".to_string(),
+            advisory("DLA-9002-1", "2024-06-01T23:30:00Z", "1.0-1"),
+        ),
+    ];
+    let tree = dir.path().join("tree");
+    write_tree(&tree, &records);
+    let zip = dir.path().join("feed.zip");
+    write_zip(&zip, &members(&records));
+    for input in [tree.as_path(), zip.as_path()] {
+        let (db, stats) = Database::import(&[input]).unwrap();
+        assert_eq!(
+            stats.skipped.get("duplicate id (older modified)"),
+            Some(&2),
+            "{input:?}"
+        );
+        let entries = db.entries("12", "dupe").unwrap();
+        let fixed: Vec<(&str, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.vulnerability.as_str(), e.fixed_version.as_deref()))
+            .collect();
+        assert_eq!(
+            fixed,
+            [("DLA-9002-1", Some("1.0-4")), ("DSA-9001-1", Some("1.0-3"))],
+            "{input:?}"
+        );
+        let dsa = db.vulnerability("DSA-9001-1").unwrap().unwrap();
+        assert_eq!(dsa.modified.as_deref(), Some("2024-06-01T00:00:00.5Z"));
+        // The newest `modified` of the database is an instant too.
+        assert_eq!(
+            db.info().newest_modified.as_deref(),
+            Some("2024-06-02T01:00:00+01:00")
+        );
+        // The choice changes the result: 1.0-2 is affected only by the
+        // newer records.
+        let report = scan(
+            &db,
+            &[pkg("dupe", "1.0-2", None)],
+            Some(&bookworm()),
+            &ScanOptions::default(),
+        )
+        .unwrap();
+        let ids: Vec<&str> = report.packages[0]
+            .findings
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect();
+        assert_eq!(ids, ["DLA-9002-1", "DSA-9001-1"], "{input:?}");
+    }
+}
+
+#[test]
+fn a_json_array_of_records_skips_only_the_malformed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("records.json");
+    let mut escaped = osv(
+        "CVE-2024-2000",
+        "2024-01-01T00:00:00Z",
+        &[("12", "foo", Some("1.0-2"))],
+    );
+    // Escapes in strings cannot be borrowed from the input; they still parse.
+    escaped["details"] = json!("line one\n\n\"quoted\" \u{e9}");
+    let array = json!([
+        escaped,
+        {"id": "CVE-2024-2001", "affected": "not a list"},
+        osv("CVE-2024-2002", "2024-01-01T00:00:00Z", &[("12", "bar", None)]),
+    ]);
+    std::fs::write(&file, serde_json::to_vec(&array).unwrap()).unwrap();
+    let (db, stats) = Database::import(&[file.as_path()]).unwrap();
+    assert_eq!(db.info().sources[0].kind, "osv-json");
+    assert_eq!(stats.records, 3);
+    assert_eq!(stats.skipped.get("malformed"), Some(&1));
+    assert!(
+        stats.examples[0].contains("records.json"),
+        "{:?}",
+        stats.examples
+    );
+    assert_eq!(
+        db.entries("12", "foo").unwrap()[0].fixed_version.as_deref(),
+        Some("1.0-2")
+    );
+    assert_eq!(
+        db.entries("12", "bar").unwrap()[0].vulnerability,
+        "CVE-2024-2002"
+    );
+    assert_eq!(
+        db.vulnerability("CVE-2024-2000")
+            .unwrap()
+            .unwrap()
+            .summary
+            .as_deref(),
+        Some("line one")
+    );
+}

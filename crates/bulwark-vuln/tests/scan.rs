@@ -431,6 +431,28 @@ fn vex_statements_suppress_findings() {
         .unwrap_err()
         .to_string()
         .contains("`bad.json`"));
+    // OpenVEX requires a reason for `not_affected`, and knows four statuses.
+    let unjustified = br#"{"statements": [{"vulnerability": "CVE-1", "status": "not_affected"}]}"#;
+    let err = parse_openvex(unjustified, Path::new("why.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`why.json`") && err.contains("CVE-1") && err.contains("justification"),
+        "{err}"
+    );
+    let odd = br#"{"statements": [{"vulnerability": "CVE-1", "status": "wontfix"}]}"#;
+    let err = parse_openvex(odd, Path::new("odd.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`wontfix`"), "{err}");
+    let with_impact = br#"{"statements": [{"vulnerability": "CVE-1", "status": "not_affected",
+        "impact_statement": "not reachable"}]}"#;
+    assert_eq!(
+        parse_openvex(with_impact, Path::new("ok.json"))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -668,4 +690,109 @@ fn json_report_is_stable_and_documented_fields_exist() {
         table.contains("2 findings in 2 of 2 packages (1 critical, 1 high); 2 fixable."),
         "{table}"
     );
+}
+
+#[test]
+fn a_stale_database_is_a_report_warning() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let (_dir, db) = fixture_db();
+    // The fixture's newest record: 2024-08-01T00:00:00Z.
+    let newest = UNIX_EPOCH + Duration::from_secs(1_722_470_400);
+    let day = Duration::from_secs(86_400);
+    let warnings_at = |now: Option<SystemTime>| {
+        let report = scan(
+            &db,
+            &[pkg(
+                "zlib1g",
+                "1:1.2.13.dfsg-1",
+                Some(("zlib", "1:1.2.13.dfsg-1")),
+            )],
+            Some(&bookworm()),
+            &ScanOptions {
+                now,
+                ..ScanOptions::default()
+            },
+        )
+        .unwrap();
+        (report.warnings.clone(), to_sarif(&report))
+    };
+    let (warnings, _) = warnings_at(None);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (warnings, _) = warnings_at(Some(newest + 7 * day + day / 2));
+    assert!(warnings.is_empty(), "7 days is not stale: {warnings:?}");
+    let (warnings, sarif) = warnings_at(Some(newest + 8 * day));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("8 days old")
+            && warnings[0].contains("2024-08-01T00:00:00Z")
+            && warnings[0].contains("bulwark db update"),
+        "{warnings:?}"
+    );
+    // SARIF readers see it as a tool notification.
+    let notes = &sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"];
+    assert_eq!(
+        notes[0]["message"]["text"],
+        warnings[0].as_str(),
+        "{sarif:#}"
+    );
+    assert_eq!(notes[0]["level"], "warning");
+}
+
+#[test]
+fn many_blocks_find_every_entry_and_record() {
+    // Enough source packages and records for many blocks of each kind.
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<(String, serde_json::Value)> = (0..700)
+        .map(|i| {
+            let id = format!("CVE-2020-{:05}", i * 7);
+            let package = format!("pkg{:04}", (i * 13) % 700);
+            let mut r = osv(
+                &id,
+                "2024-01-01T00:00:00Z",
+                &[("12", &package, Some("2.0-1"))],
+            );
+            r["summary"] = json!(format!("summary of {id}"));
+            (format!("CVE/2020/{id}.json"), r)
+        })
+        .collect();
+    let tree = dir.path().join("tree");
+    write_tree(&tree, &records);
+    let (imported, _) = Database::import(&[&tree]).unwrap();
+    let file = dir.path().join("vuln.db");
+    imported.save(&file).unwrap();
+    let check = |db: &Database| {
+        for i in 0..700 {
+            let id = format!("CVE-2020-{:05}", i * 7);
+            let package = format!("pkg{:04}", (i * 13) % 700);
+            let entries = db.entries("12", &package).unwrap();
+            assert_eq!(entries.len(), 1, "{package}");
+            assert_eq!(entries[0].vulnerability, id);
+            let v = db.vulnerability(&id).unwrap().unwrap();
+            assert_eq!(
+                v.summary.as_deref(),
+                Some(format!("summary of {id}").as_str())
+            );
+        }
+        for absent in ["", "a", "pkg0000a", "pkg9999", "zzz"] {
+            assert!(db.entries("12", absent).unwrap().is_empty(), "{absent}");
+        }
+        for absent in ["", "CVE-2020-00001", "CVE-2020-99999", "DSA-1-1"] {
+            assert_eq!(db.vulnerability(absent).unwrap(), None, "{absent}");
+        }
+        assert_eq!(db.release_entries("12").unwrap().count(), 700);
+    };
+    let opened = Database::open(&file).unwrap();
+    check(&opened);
+    // Saving a loaded database (blocks decoded above, and blocks never
+    // decoded) writes the same bytes.
+    let again = dir.path().join("again.db");
+    opened.save(&again).unwrap();
+    Database::open(&file)
+        .unwrap()
+        .save(&dir.path().join("copy.db"))
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
+    assert_eq!(std::fs::read(dir.path().join("copy.db")).unwrap(), bytes);
+    check(&Database::open(&again).unwrap());
 }
