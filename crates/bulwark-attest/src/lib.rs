@@ -18,7 +18,9 @@
 //!   Sigstore [`Bundle`]; [`verify_manifest_signature`] checks one.
 //! * Storage: [`attach`] writes artifacts into an OCI layout with the image
 //!   as their `subject`, plus a referrers index tagged `sha256-<hex>`;
-//!   [`referrers`] reads them back, checking every digest.
+//!   [`publish`] moves a staged layout (an image and its artifacts) into
+//!   the output layout with one `index.json` write; [`referrers`] reads
+//!   them back, checking every digest.
 //!
 //! Both algorithms sign deterministically (Ed25519 by design, ECDSA with
 //! RFC 6979 nonces), so the same key and document give the same bytes.
@@ -58,9 +60,10 @@ pub use bundle::{sign_manifest, verify_manifest_signature, Bundle, MEDIA_TYPE_BU
 pub use dsse::{dsse_sign, dsse_verify, pae, Envelope, Signature, PAYLOAD_TYPE_IN_TOTO};
 pub use key::{generate, load_signing_key, write_key_pair, Algorithm, SigningKey, VerifyingKey};
 pub use oci::{
-    attach, referrers, referrers_tag, Artifact, ANNOTATION_ARTIFACT, ANNOTATION_BUNDLE_CONTENT,
-    ANNOTATION_BUNDLE_PREDICATE_TYPE, ANNOTATION_PREDICATE_TYPE, ARTIFACT_TYPE_CYCLONEDX,
-    ARTIFACT_TYPE_DSSE, ARTIFACT_TYPE_SIGSTORE_BUNDLE, ARTIFACT_TYPE_SPDX, MEDIA_TYPE_EMPTY,
+    attach, check_destination, publish, referrers, referrers_tag, Artifact, ANNOTATION_ARTIFACT,
+    ANNOTATION_BUNDLE_CONTENT, ANNOTATION_BUNDLE_PREDICATE_TYPE, ANNOTATION_PREDICATE_TYPE,
+    ARTIFACT_TYPE_CYCLONEDX, ARTIFACT_TYPE_DSSE, ARTIFACT_TYPE_SIGSTORE_BUNDLE, ARTIFACT_TYPE_SPDX,
+    MEDIA_TYPE_EMPTY,
 };
 pub use statement::{
     provenance_statement, sbom_statement, statement, ProvenanceInput, ResourceDescriptor, Subject,

@@ -283,6 +283,193 @@ pub fn referrers(layout: &Path, subject_digest: &str) -> Result<Vec<(Descriptor,
     Ok(found)
 }
 
+/// Checks that [`publish`] can write to `dest`: it is absent, an empty
+/// directory, or an OCI layout (a symlink to one is written through).
+pub fn check_destination(dest: &Path) -> Result<(), Error> {
+    destination(dest).map(|_| ())
+}
+
+/// Publishes the OCI layout at `staging` into the layout at `dest`, so that
+/// an image's tag and every artifact attached to it appear together, or
+/// not at all.
+///
+/// `staging` is a layout only this process writes (bulwark-emit's output
+/// and [`attach`]'s artifacts); it is consumed.
+///
+/// - `dest` absent or an empty directory: `staging` is renamed to `dest`.
+/// - `dest` an OCI layout: under its lock, every blob of `staging` that
+///   `dest` lacks is moved (or copied) into it, then `dest`'s `index.json`
+///   is replaced once, atomically. Each tag of `staging` replaces the entry
+///   of that tag in `dest`, except that a referrers tag (`sha256-<hex>`)
+///   keeps the referrers `dest` listed and adds the new ones; untagged
+///   artifact entries are added unless listed. Other entries are kept.
+///
+/// When anything fails before `index.json` is replaced, the blobs this call
+/// added are removed again, so `dest` is left as it was.
+pub fn publish(staging: &Path, dest: &Path) -> Result<(), Error> {
+    let source = Layout::open(staging)?;
+    if let Destination::New = destination(dest)? {
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .map_err(|source| Error::io("create directory", parent, source))?;
+        }
+        match fs::rename(staging, dest) {
+            Ok(()) => return Ok(()),
+            // Another writer created the layout meanwhile: merge into it.
+            Err(_) if matches!(destination(dest), Ok(Destination::Existing)) => {}
+            Err(source) => return Err(Error::io("rename a new layout to", dest, source)),
+        }
+    }
+    let target = Layout::open(dest)?;
+    let _lock = target.lock()?;
+    let mut added = Vec::new();
+    let result = merge_into(&source, &target, &mut added);
+    if result.is_err() {
+        for path in &added {
+            let _ = fs::remove_file(path);
+        }
+    }
+    result
+}
+
+enum Destination {
+    New,
+    Existing,
+}
+
+fn destination(dest: &Path) -> Result<Destination, Error> {
+    let link = match fs::symlink_metadata(dest) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Destination::New),
+        Err(source) => return Err(Error::io("read", dest, source)),
+        Ok(meta) => meta,
+    };
+    if dest.join("oci-layout").is_file() {
+        return Ok(Destination::Existing);
+    }
+    if link.is_dir() {
+        let mut entries =
+            fs::read_dir(dest).map_err(|source| Error::io("read directory", dest, source))?;
+        if entries.next().is_none() {
+            return Ok(Destination::New);
+        }
+    }
+    Err(Error::NotALayout(dest.to_owned()))
+}
+
+/// Whether `tag` has the referrers tag schema's form, `sha256-<64 hex>`.
+fn is_referrers_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The locked part of [`publish`] into an existing layout; records every
+/// blob file it creates in `added`.
+fn merge_into(source: &Layout, dest: &Layout, added: &mut Vec<PathBuf>) -> Result<(), Error> {
+    fs::create_dir_all(&dest.blobs)
+        .map_err(|source| Error::io("create directory", &dest.blobs, source))?;
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&source.blobs)
+        .map_err(|err| Error::io("read directory", &source.blobs, err))?
+    {
+        let entry = entry.map_err(|err| Error::io("read directory", &source.blobs, err))?;
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with('.') {
+            names.push(name);
+        }
+    }
+    names.sort();
+    for name in names {
+        let from = source.blobs.join(&name);
+        let to = dest.blobs.join(&name);
+        let size = fs::metadata(&from)
+            .map_err(|err| Error::io("read", &from, err))?
+            .len();
+        if fs::metadata(&to).is_ok_and(|m| m.is_file() && m.len() == size) {
+            continue;
+        }
+        let existed = fs::symlink_metadata(&to).is_ok();
+        move_blob(&from, &to)?;
+        if !existed {
+            added.push(to);
+        }
+    }
+
+    let staged = source.read_index()?;
+    let mut index = dest.read_index()?;
+    for descriptor in staged.manifests {
+        let Some(tag) = descriptor.annotations.get(ANNOTATION_REF_NAME).cloned() else {
+            let listed = |d: &Descriptor| {
+                d.digest == descriptor.digest && !d.annotations.contains_key(ANNOTATION_REF_NAME)
+            };
+            if !index.manifests.iter().any(listed) {
+                index.manifests.push(descriptor);
+            }
+            continue;
+        };
+        let entry = if is_referrers_tag(&tag) && descriptor.media_type == MEDIA_TYPE_INDEX {
+            let mut referrers = match tagged(&index, &tag) {
+                Some(existing) => dest.read_json::<Index>(existing)?.manifests,
+                None => Vec::new(),
+            };
+            for d in dest.read_json::<Index>(&descriptor)?.manifests {
+                if !referrers.iter().any(|r| r.digest == d.digest) {
+                    referrers.push(d);
+                }
+            }
+            let bytes = to_json(&Index::new(referrers), "referrers index")?;
+            let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+            let path = dest.blob_path(&digest)?;
+            let existed = fs::symlink_metadata(&path).is_ok();
+            let mut merged = dest.write_blob(MEDIA_TYPE_INDEX, &bytes)?;
+            if !existed {
+                added.push(path);
+            }
+            merged
+                .annotations
+                .insert(ANNOTATION_REF_NAME.to_owned(), tag.clone());
+            merged
+        } else {
+            descriptor
+        };
+        index
+            .manifests
+            .retain(|d| d.annotations.get(ANNOTATION_REF_NAME) != Some(&tag));
+        index.manifests.push(entry);
+    }
+    if index.media_type.is_none() {
+        index.media_type = Some(MEDIA_TYPE_INDEX.to_owned());
+    }
+    dest.write_index(&index)
+}
+
+/// Moves a blob file by renaming it, or by copying it through a temporary
+/// file when the rename fails (another file system).
+fn move_blob(from: &Path, to: &Path) -> Result<(), Error> {
+    let Err(rename_error) = fs::rename(from, to) else {
+        return Ok(());
+    };
+    let copy = || -> io::Result<()> {
+        let dir = to.parent().unwrap_or(Path::new("."));
+        let mut file = tempfile::Builder::new()
+            .prefix(".tmp-bulwark-")
+            .tempfile_in(dir)?;
+        io::copy(&mut File::open(from)?, file.as_file_mut())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o644))?;
+        }
+        file.persist(to).map_err(|err| err.error)?;
+        Ok(())
+    };
+    copy().map_err(|_| Error::io("move a blob to", to, rename_error))
+}
+
 fn tagged<'a>(index: &'a Index, tag: &str) -> Option<&'a Descriptor> {
     index
         .manifests

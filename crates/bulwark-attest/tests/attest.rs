@@ -780,3 +780,116 @@ fn attach_refuses_non_layouts() {
         Err(Error::InvalidDigest(_))
     ));
 }
+
+/// The tags of a layout's `index.json`, in order.
+fn ref_names(dir: &Path) -> Vec<String> {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn blob_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn publish_moves_a_staged_layout_in_with_one_index_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("out/layout");
+    check_destination(&dest).unwrap();
+
+    // Into a new layout: the staged layout is renamed into place.
+    let staged = tmp.path().join("stage-a");
+    let subject = image_layout(&staged, "one");
+    let spdx = Artifact::new("sbom-spdx", ARTIFACT_TYPE_SPDX, b"{\"a\":1}".to_vec());
+    attach(&staged, &subject, &[spdx]).unwrap();
+    let staged_index = std::fs::read(staged.join("index.json")).unwrap();
+    publish(&staged, &dest).unwrap();
+    assert!(!staged.exists());
+    assert_eq!(
+        std::fs::read(dest.join("index.json")).unwrap(),
+        staged_index
+    );
+    check_destination(&dest).unwrap();
+
+    // Into an existing layout: new tag, referrers merged, other tags kept.
+    let staged = tmp.path().join("stage-b");
+    assert_eq!(image_layout(&staged, "two"), subject);
+    let cdx = Artifact::new(
+        "sbom-cyclonedx",
+        ARTIFACT_TYPE_CYCLONEDX,
+        b"{\"b\":2}".to_vec(),
+    );
+    attach(&staged, &subject, &[cdx]).unwrap();
+    publish(&staged, &dest).unwrap();
+    let referrers_tag = referrers_tag(&subject.digest).unwrap();
+    assert_eq!(ref_names(&dest), ["one", "two", referrers_tag.as_str()]);
+    let kinds: Vec<String> = referrers(&dest, &subject.digest)
+        .unwrap()
+        .iter()
+        .map(|(d, _)| d.annotations["dev.bulwark.artifact"].clone())
+        .collect();
+    assert_eq!(kinds, ["sbom-spdx", "sbom-cyclonedx"]);
+
+    // A failure while moving blobs (a directory where an artifact's blob
+    // goes) leaves index.json byte-identical and removes what was added.
+    let staged = tmp.path().join("stage-c");
+    image_layout(&staged, "three");
+    let key = generate(Algorithm::Ed25519);
+    let envelope = dsse_sign(PAYLOAD_TYPE_IN_TOTO, b"{\"c\":3}", &key).to_json();
+    let attached = attach(
+        &staged,
+        &subject,
+        &[Artifact::dsse(
+            "provenance",
+            envelope,
+            PREDICATE_SLSA_PROVENANCE_V1,
+        )],
+    )
+    .unwrap();
+    // Blobs are moved in name order: block the last new one, so that the
+    // others have been moved when it fails.
+    let new: Vec<String> = blob_names(&staged)
+        .into_iter()
+        .filter(|b| !blob_names(&dest).contains(b))
+        .collect();
+    assert!(new.len() >= 3, "{new:?}");
+    assert!(new.contains(&attached[0].digest[7..].to_owned()), "{new:?}");
+    let last = new.last().unwrap();
+    std::fs::create_dir_all(dest.join("blobs/sha256").join(last).join("x")).unwrap();
+    let index_before = std::fs::read(dest.join("index.json")).unwrap();
+    let blobs_before = blob_names(&dest);
+    let err = publish(&staged, &dest).unwrap_err();
+    assert!(err.to_string().contains(last.as_str()), "{err}");
+    assert_eq!(
+        std::fs::read(dest.join("index.json")).unwrap(),
+        index_before
+    );
+    assert_eq!(blob_names(&dest), blobs_before);
+    assert_eq!(ref_names(&dest), ["one", "two", referrers_tag.as_str()]);
+
+    // Something that is not a layout is refused before anything is written.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(matches!(
+        check_destination(&file),
+        Err(Error::NotALayout(_))
+    ));
+    let full = tmp.path().join("full");
+    std::fs::create_dir_all(full.join("x")).unwrap();
+    assert!(matches!(
+        check_destination(&full),
+        Err(Error::NotALayout(_))
+    ));
+}

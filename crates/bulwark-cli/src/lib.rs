@@ -159,6 +159,7 @@ Examples:
 Examples:
   bulwark verify oci:out/app:latest --key keys/release.pub
   bulwark verify oci:out/app:latest --key keys/release.pub --policy policy.yaml --format json
+  bulwark verify oci:out/app:latest --key keys/release.pub --policy policy.yaml --db vuln.db
 
 ", exit_codes!()))]
     Verify(VerifyArgs),
@@ -264,6 +265,10 @@ pub struct VerifyArgs {
     /// Check one platform only [default: all].
     #[arg(long)]
     pub platform: Option<String>,
+    /// The vulnerability database the policy's `max-severity` is checked
+    /// with [env: BULWARK_DB=] [default: $XDG_CACHE_HOME/bulwark/vuln.db].
+    #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,

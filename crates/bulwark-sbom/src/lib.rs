@@ -53,7 +53,7 @@ pub struct Subject {
 }
 
 /// One package of the subject.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageRecord {
     /// The package as the dpkg database (or the resolver) describes it.
     pub package: InstalledPackage,
@@ -68,7 +68,7 @@ pub struct PackageRecord {
 }
 
 /// One regular file of the subject (spec key `sbom-files`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileRecord {
     /// Absolute path inside the subject, e.g. `/usr/bin/ls`.
     pub path: String,

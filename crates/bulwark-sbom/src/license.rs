@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 /// A package's declared license.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum License {
     /// Unknown: no copyright file, or one that is not machine-readable or
     /// that could not be read with certainty.

@@ -123,6 +123,10 @@ pub struct Spec {
     /// Annotations on the image manifest.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// List every regular file, with its SHA-1 and SHA-256, in the SBOMs
+    /// attached at build time.
+    #[serde(default)]
+    pub sbom_files: bool,
     /// The `repositories` value exactly as written, `${VAR}` unexpanded,
     /// as canonical JSON.
     #[serde(skip)]
@@ -781,6 +785,36 @@ environment:
         let e = Spec::parse(text, Path::new("s.yaml"), &env).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("bogus") && msg.contains("line 4"), "{msg}");
+    }
+
+    #[test]
+    fn sbom_files_defaults_to_false_and_is_checked() {
+        let base = "name: x\nrepositories: host\npackages: [a1]\n";
+        let s = Spec::parse(base, Path::new("s.yaml"), &env).unwrap();
+        assert!(!s.sbom_files);
+        let s = Spec::parse(
+            &format!("{base}sbom-files: true\n"),
+            Path::new("s.yaml"),
+            &env,
+        )
+        .unwrap();
+        assert!(s.sbom_files);
+        let e = Spec::parse(
+            &format!("{base}sbom-files: maybe\n"),
+            Path::new("s.yaml"),
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sbom-files") && e.contains("line 4"), "{e}");
+        let e = Spec::parse(
+            &format!("{base}sbom-file: true\n"),
+            Path::new("s.yaml"),
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sbom-file") && e.contains("line 4"), "{e}");
     }
 
     #[test]

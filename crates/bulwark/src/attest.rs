@@ -1,11 +1,13 @@
 //! Build-time attestations (SBOMs, SLSA provenance, image signatures) and
 //! `bulwark verify`.
 //!
-//! [`attach_build_attestations`] runs after `bulwark_emit::write` for an OCI
-//! layout: it reads the image it just wrote back (the ground truth), builds
-//! an SPDX and a CycloneDX SBOM and an in-toto SLSA Provenance v1 statement
-//! per platform, signs them (and the manifest digests) when a key is given,
-//! and attaches everything as OCI 1.1 artifacts. [`verify`] checks all of it
+//! [`attach_build_attestations`] runs after `bulwark_emit::write` has
+//! written an OCI layout into the build's staging layout: it reads the image
+//! back (the ground truth), builds an SPDX and a CycloneDX SBOM and an
+//! in-toto SLSA Provenance v1 statement per platform, signs them (and the
+//! manifest digests) when a key is given, and attaches everything as OCI 1.1
+//! artifacts there; `bulwark_attest::publish` then moves it all into the
+//! output layout with one `index.json` write. [`verify`] checks all of it
 //! again and evaluates a [`Policy`]; it returns a [`VerifyReport`] whose
 //! [`exit_code`](VerifyReport::exit_code) is that of `bulwark verify`.
 
@@ -26,6 +28,7 @@ use bulwark_attest::{
 use bulwark_emit::Descriptor;
 use bulwark_image::Contents;
 use bulwark_sbom::PackageRecord;
+use bulwark_vuln::Severity;
 
 /// `runDetails.builder.id` of bulwark's provenance.
 pub const BUILDER_ID: &str = "https://github.com/bulwark-build/bulwark";
@@ -107,7 +110,7 @@ pub struct PlatformAttest<'a> {
 /// Everything [`attach_build_attestations`] needs from a build.
 #[derive(Clone, Debug)]
 pub struct BuildAttestations<'a> {
-    /// The OCI layout the image was written to.
+    /// The (staging) OCI layout the image was written to.
     pub layout: &'a Path,
     /// The tag the image was written under.
     pub tag: &'a str,
@@ -132,6 +135,8 @@ pub struct BuildAttestations<'a> {
     pub key: Option<&'a SigningKey>,
     /// Also list every file in the SBOMs (spec key `sbom-files`).
     pub sbom_files: bool,
+    /// The cache that keeps what reading each layer back found.
+    pub cache: Option<&'a bulwark_cache::Cache>,
 }
 
 /// Builds the SBOMs and provenance of every platform of a freshly written
@@ -141,17 +146,25 @@ pub struct BuildAttestations<'a> {
 /// The SBOMs describe what the image really holds: the image is read back
 /// from the layout (digests checked) and its dpkg database and copyright
 /// files are what [`bulwark_sbom::records`] reads; only the `.deb` SHA-256s
-/// come from the build. Everything is a pure function of the inputs, so two
-/// builds give the same bytes (Ed25519 and RFC 6979 ECDSA signatures are
-/// deterministic).
+/// come from the build. What reading each layer found is kept in the cache
+/// under the layer's digest (see [`crate::layer_cache`]), so only layers the
+/// build made anew are decompressed again; every blob is still hashed.
+/// Everything is a
+/// pure function of the inputs, so two builds give the same bytes (Ed25519
+/// and RFC 6979 ECDSA signatures are deterministic).
 pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String>> {
     let reference = format!("{}:{}", input.image_name, input.tag);
     let target = bulwark_image::Target::Oci {
         dir: input.layout.to_path_buf(),
         tag: Some(input.tag.to_owned()),
     };
-    let contents = bulwark_image::open(&target, None)
-        .with_context(|| format!("cannot read back the image `{target}` to attest it"))?;
+    let contents = match input.cache {
+        Some(cache) => {
+            bulwark_image::open_cached(&target, None, &crate::layer_cache::CachedLayers(cache))
+        }
+        None => bulwark_image::open(&target, None),
+    }
+    .with_context(|| format!("cannot read back the image `{target}` to attest it"))?;
     let mut lines = Vec::new();
     for platform in &input.platforms {
         let digest = &platform.manifest.digest;
@@ -159,7 +172,8 @@ pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String
             .iter()
             .find(|c| c.manifest_digest.as_deref() == Some(digest.as_str()))
             .with_context(|| format!("`{target}` has no image manifest `{digest}`"))?;
-        let artifacts = platform_artifacts(input, platform, image, &reference)?;
+        let read = ReadBack::of(image, input.sbom_files)?;
+        let artifacts = platform_artifacts(input, platform, &read, &reference)?;
         let kinds: Vec<&str> = artifacts
             .iter()
             .filter_map(|a| a.annotations.get(bulwark_attest::ANNOTATION_ARTIFACT))
@@ -169,7 +183,7 @@ pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String
             .with_context(|| format!("cannot attach attestations to `{digest}`"))?;
         lines.push(format!(
             "{} {}: {}{}",
-            image.platform.as_deref().unwrap_or(platform.architecture),
+            read.platform.as_deref().unwrap_or(platform.architecture),
             digest,
             kinds.join(", "),
             if input.key.is_some() { " (signed)" } else { "" }
@@ -186,12 +200,50 @@ pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String
     Ok(lines)
 }
 
+/// What the SBOMs of one platform are made of, as read back from the
+/// image: its platform, operating system, vendor annotation, packages
+/// (without `.deb` digests) and, with `sbom-files`, files.
+#[derive(Debug, Deserialize, Serialize)]
+struct ReadBack {
+    platform: Option<String>,
+    os: Option<bulwark_image::OsRelease>,
+    vendor: Option<String>,
+    records: Vec<PackageRecord>,
+    files: Option<Vec<bulwark_sbom::FileRecord>>,
+}
+
+impl ReadBack {
+    fn of(image: &Contents, files: bool) -> Result<Self> {
+        let digest = image.manifest_digest.as_deref().unwrap_or("the image");
+        let records = bulwark_sbom::records(image)
+            .with_context(|| format!("cannot read the packages of `{digest}`"))?;
+        let files = if files {
+            Some(
+                bulwark_sbom::file_records(image)
+                    .with_context(|| format!("cannot read the files of `{digest}`"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            platform: image.platform.clone(),
+            os: image.os.clone(),
+            vendor: image
+                .annotations
+                .get("org.opencontainers.image.vendor")
+                .cloned(),
+            records,
+            files,
+        })
+    }
+}
+
 /// The artifacts of one platform: SBOMs, provenance and, with a key, the
 /// signature.
 fn platform_artifacts(
     input: &BuildAttestations,
     platform: &PlatformAttest,
-    image: &Contents,
+    read: &ReadBack,
     reference: &str,
 ) -> Result<Vec<Artifact>> {
     let digest = &platform.manifest.digest;
@@ -200,27 +252,21 @@ fn platform_artifacts(
         .iter()
         .map(|p| ((p.name, p.architecture), p))
         .collect();
-    let mut records = bulwark_sbom::records(image)
-        .with_context(|| format!("cannot read the packages of `{digest}`"))?;
+    let mut records = read.records.clone();
     for r in &mut records {
         let key = (r.package.name.as_str(), r.package.architecture.as_str());
         r.deb_sha256 = by_name.get(&key).map(|p| p.sha256.to_owned());
     }
-    let files = if input.sbom_files {
-        Some(bulwark_sbom::file_records(image)?)
-    } else {
-        None
-    };
     let sbom_input = bulwark_sbom::SbomInput {
         subject: bulwark_sbom::Subject {
             name: reference.to_owned(),
             manifest_digest: Some(digest.clone()),
-            platform: image.platform.clone(),
-            supplier: Some(supplier(image, input.image_name)),
+            platform: read.platform.clone(),
+            supplier: Some(supplier(read.vendor.as_deref(), input.image_name)),
         },
-        os: image.os.as_ref(),
+        os: read.os.as_ref(),
         packages: &records,
-        files: files.as_deref(),
+        files: read.files.as_deref(),
         created: input.created,
         tool: TOOL,
     };
@@ -276,8 +322,8 @@ fn platform_artifacts(
 /// `org.opencontainers.image.vendor` annotation (the spec's `annotations`),
 /// else `Organization: NAME maintainers`, NAME being the spec's image name:
 /// whoever maintains the spec supplies the image.
-fn supplier(image: &Contents, image_name: &str) -> String {
-    match image.annotations.get("org.opencontainers.image.vendor") {
+fn supplier(vendor: Option<&str>, image_name: &str) -> String {
+    match vendor {
         Some(vendor) if !vendor.trim().is_empty() => format!("Organization: {}", vendor.trim()),
         _ => format!("Organization: {image_name} maintainers"),
     }
@@ -351,10 +397,11 @@ pub struct Policy {
     /// The image's config `User` must not be empty, `0` or `root`.
     #[serde(default)]
     pub require_non_root: bool,
-    /// Highest acceptable vulnerability severity. Accepted, not evaluated
-    /// yet (reported as such).
+    /// Highest acceptable vulnerability severity: a finding of a higher
+    /// (known) severity in the image's packages is a violation. Needs a
+    /// vulnerability database (`--db`).
     #[serde(default)]
-    pub max_severity: Option<String>,
+    pub max_severity: Option<Severity>,
 }
 
 impl Policy {
@@ -508,12 +555,17 @@ pub fn verify(
     key_path: &Path,
     policy: Option<&Path>,
     platform: Option<&str>,
+    db: Option<&Path>,
 ) -> Result<VerifyReport> {
     let pem = std::fs::read_to_string(key_path)
         .with_context(|| format!("cannot read public key `{}`", key_path.display()))?;
     let key = VerifyingKey::from_pem(&pem)
         .with_context(|| format!("cannot use public key `{}`", key_path.display()))?;
     let policy = policy.map(Policy::load).transpose()?.unwrap_or_default();
+    let db = match policy.max_severity {
+        Some(max) => Some(open_database(db, max)?),
+        None => None,
+    };
     let (parsed, _) = bulwark_image::Target::parse(target)?;
     let bulwark_image::Target::Oci { dir, tag } = &parsed else {
         bail!(
@@ -542,16 +594,28 @@ pub fn verify(
             check_signature(&mut report, &key, dir, &index, "index");
         }
     }
+    let rules = Rules {
+        policy: &policy,
+        db: db.as_ref(),
+    };
     for image in &images {
-        verify_image(&mut report, &key, &policy, dir, image)?;
-    }
-    if let Some(max) = &policy.max_severity {
-        report.notes.push(format!(
-            "max-severity `{max}` was not evaluated: no vulnerability database was given"
-        ));
+        verify_image(&mut report, &key, &rules, dir, image)?;
     }
     report.finish();
     Ok(report)
+}
+
+/// The vulnerability database that `max-severity` is evaluated with: `db`
+/// (`--db`, `BULWARK_DB`) or `bulwark scan`'s default.
+fn open_database(db: Option<&Path>, max: Severity) -> Result<bulwark_vuln::Database> {
+    let needs = || {
+        format!("policy rule `max-severity: {max}` needs a vulnerability database (--db FILE or BULWARK_DB)")
+    };
+    let path = match db {
+        Some(path) => path.to_path_buf(),
+        None => bulwark_vuln::default_path().with_context(needs)?,
+    };
+    bulwark_vuln::Database::open(&path).with_context(needs)
 }
 
 /// The digest of the image index the tag (or the only image) points at,
@@ -674,10 +738,26 @@ fn short(key_id: &str) -> &str {
 /// One package identity: name, version, architecture.
 type Pkg = (String, String, String);
 
+/// What an SBOM says about one package besides its identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Listed {
+    /// Its `pkg:deb/` PURL.
+    purl: String,
+    /// The hex SHA-256 of its `.deb`, when the SBOM gives one.
+    sha256: Option<String>,
+}
+
+/// The policy and what evaluating it needs.
+struct Rules<'a> {
+    policy: &'a Policy,
+    /// The vulnerability database, when the policy has `max-severity`.
+    db: Option<&'a bulwark_vuln::Database>,
+}
+
 fn verify_image(
     report: &mut VerifyReport,
     key: &VerifyingKey,
-    policy: &Policy,
+    rules: &Rules,
     dir: &Path,
     image: &Contents,
 ) -> Result<()> {
@@ -707,12 +787,14 @@ fn verify_image(
 
     check_signature(report, key, dir, &digest, &label);
     let Some(artifacts) = artifacts_of(report, dir, &digest, &label) else {
-        evaluate_policy(report, policy, image, &records, None, &label);
+        evaluate_policy(report, rules, image, &records, None, &label);
         return Ok(());
     };
 
     // Provenance.
     let mut builder = None;
+    // The `.deb` digests of the verified provenance, by package identity.
+    let mut deb_digests: BTreeMap<Pkg, String> = BTreeMap::new();
     let provenance: Vec<&(Descriptor, Vec<u8>)> = artifacts
         .iter()
         .filter(|(d, _)| kind_of(d) == "provenance" && artifact_type(d) == ARTIFACT_TYPE_DSSE)
@@ -745,6 +827,7 @@ fn verify_image(
                         .pointer("/predicate/runDetails/builder/id")
                         .and_then(Value::as_str)
                         .map(str::to_owned);
+                    deb_digests = provenance_debs(&statement);
                     report.pass(
                         name.clone(),
                         format!(
@@ -756,8 +839,9 @@ fn verify_image(
                     report.fail(
                         name.clone(),
                         format!(
-                            "subject is {}, not the image manifest {digest}",
-                            subjects.join(", ")
+                            "subject is {}, not the image manifest {digest} (artifact {})",
+                            subjects.join(", "),
+                            descriptor.digest
                         ),
                         MISMATCH,
                     );
@@ -797,8 +881,9 @@ fn verify_image(
                             report.fail(
                                 name.clone(),
                                 format!(
-                                    "signed SBOM's subject is {}, not the image manifest {digest}",
-                                    subjects.join(", ")
+                                    "signed SBOM's subject is {}, not the image manifest {digest} (artifact {})",
+                                    subjects.join(", "),
+                                    descriptor.digest
                                 ),
                                 MISMATCH,
                             );
@@ -849,10 +934,21 @@ fn verify_image(
             } else {
                 "unsigned copy"
             };
-            match first_difference(&actual, &listed) {
+            let keys: BTreeSet<Pkg> = listed.keys().cloned().collect();
+            let diff = first_difference(&actual, &keys)
+                .or_else(|| first_detail_difference(&records, image, &listed, &deb_digests));
+            match diff {
                 None => report.pass(
                     format!("{name} ({which})"),
-                    format!("lists exactly the {} packages in the image", actual.len()),
+                    format!(
+                        "lists exactly the {} packages in the image, with their PURLs{}",
+                        actual.len(),
+                        if deb_digests.is_empty() {
+                            ""
+                        } else {
+                            " and the provenance's .deb digests"
+                        }
+                    ),
                 ),
                 Some(diff) => report.fail(
                     format!("{name} ({which})"),
@@ -869,8 +965,68 @@ fn verify_image(
         }
     }
 
-    evaluate_policy(report, policy, image, &records, builder.as_deref(), &label);
+    evaluate_policy(report, rules, image, &records, builder.as_deref(), &label);
     Ok(())
+}
+
+/// The `.deb`s a provenance statement lists as resolved dependencies: the
+/// package identity from their annotations, and their hex SHA-256.
+fn provenance_debs(statement: &Value) -> BTreeMap<Pkg, String> {
+    statement
+        .pointer("/predicate/buildDefinition/resolvedDependencies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|d| d.get("mediaType").and_then(Value::as_str) == Some(MEDIA_TYPE_DEB))
+        .filter_map(|d| {
+            let s = |k: &str| {
+                d.pointer(&format!("/annotations/{k}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let sha256 = d.pointer("/digest/sha256").and_then(Value::as_str)?;
+            Some((
+                (s("package")?, s("version")?, s("architecture")?),
+                sha256.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// For an SBOM that lists the image's packages: the first package whose
+/// PURL differs from the one recomputed from the image, or whose `.deb`
+/// SHA-256 differs from the verified provenance's (`debs`, when there is
+/// one).
+fn first_detail_difference(
+    records: &[PackageRecord],
+    image: &Contents,
+    listed: &BTreeMap<Pkg, Listed>,
+    debs: &BTreeMap<Pkg, String>,
+) -> Option<String> {
+    for r in records {
+        let p = &r.package;
+        let key = (p.name.clone(), p.version.clone(), p.architecture.clone());
+        let Some(entry) = listed.get(&key) else {
+            continue;
+        };
+        let show = format!("`{}` {} ({})", p.name, p.version, p.architecture);
+        let purl = bulwark_sbom::purl(p, image.os.as_ref());
+        if entry.purl != purl {
+            return Some(format!(
+                "{show} has PURL `{}` in the SBOM, the image gives `{purl}`",
+                entry.purl
+            ));
+        }
+        if let Some(expected) = debs.get(&key) {
+            if entry.sha256.as_deref() != Some(expected.as_str()) {
+                return Some(format!(
+                    "{show} has .deb SHA-256 {} in the SBOM, the signed provenance says {expected}",
+                    entry.sha256.as_deref().unwrap_or("(none)")
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Parses a DSSE envelope, verifies it and returns its in-toto statement.
@@ -909,9 +1065,10 @@ fn purl_arch(purl: &str) -> Option<&str> {
         .find_map(|q| q.strip_prefix("arch="))
 }
 
-/// Packages an SPDX document lists: those with a `pkg:deb/` PURL.
-fn spdx_packages(doc: &Value) -> BTreeSet<Pkg> {
-    let mut out = BTreeSet::new();
+/// Packages an SPDX document lists: those with a `pkg:deb/` PURL, with it
+/// and their SHA-256 checksum.
+fn spdx_packages(doc: &Value) -> BTreeMap<Pkg, Listed> {
+    let mut out = BTreeMap::new();
     for p in doc
         .get("packages")
         .and_then(Value::as_array)
@@ -928,19 +1085,34 @@ fn spdx_packages(doc: &Value) -> BTreeSet<Pkg> {
             .find(|l| l.starts_with("pkg:deb/"));
         if let Some(purl) = purl {
             let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            out.insert((
-                s("name"),
-                s("versionInfo"),
-                purl_arch(purl).unwrap_or("").to_owned(),
-            ));
+            let sha256 = p
+                .get("checksums")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.get("algorithm").and_then(Value::as_str) == Some("SHA256"))
+                .find_map(|c| c.get("checksumValue").and_then(Value::as_str))
+                .map(str::to_owned);
+            out.insert(
+                (
+                    s("name"),
+                    s("versionInfo"),
+                    purl_arch(purl).unwrap_or("").to_owned(),
+                ),
+                Listed {
+                    purl: purl.to_owned(),
+                    sha256,
+                },
+            );
         }
     }
     out
 }
 
-/// Packages a CycloneDX document lists: components with a `pkg:deb/` PURL.
-fn cyclonedx_packages(doc: &Value) -> BTreeSet<Pkg> {
-    let mut out = BTreeSet::new();
+/// Packages a CycloneDX document lists: components with a `pkg:deb/` PURL,
+/// with it and their SHA-256 hash.
+fn cyclonedx_packages(doc: &Value) -> BTreeMap<Pkg, Listed> {
+    let mut out = BTreeMap::new();
     for c in doc
         .get("components")
         .and_then(Value::as_array)
@@ -955,11 +1127,25 @@ fn cyclonedx_packages(doc: &Value) -> BTreeSet<Pkg> {
             continue;
         };
         let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        out.insert((
-            s("name"),
-            s("version"),
-            purl_arch(purl).unwrap_or("").to_owned(),
-        ));
+        let sha256 = c
+            .get("hashes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|h| h.get("alg").and_then(Value::as_str) == Some("SHA-256"))
+            .find_map(|h| h.get("content").and_then(Value::as_str))
+            .map(str::to_owned);
+        out.insert(
+            (
+                s("name"),
+                s("version"),
+                purl_arch(purl).unwrap_or("").to_owned(),
+            ),
+            Listed {
+                purl: purl.to_owned(),
+                sha256,
+            },
+        );
     }
     out
 }
@@ -981,12 +1167,16 @@ fn first_difference(image: &BTreeSet<Pkg>, sbom: &BTreeSet<Pkg>) -> Option<Strin
 
 fn evaluate_policy(
     report: &mut VerifyReport,
-    policy: &Policy,
+    rules: &Rules,
     image: &Contents,
     records: &[PackageRecord],
     builder: Option<&str>,
     label: &str,
 ) {
+    let policy = rules.policy;
+    if let (Some(max), Some(db)) = (policy.max_severity, rules.db) {
+        evaluate_max_severity(report, db, max, image, label);
+    }
     for r in records {
         let p = &r.package;
         if let Some(glob) = policy
@@ -1043,6 +1233,102 @@ fn evaluate_policy(
             ));
         }
     }
+}
+
+/// The most findings a `max-severity` violation names.
+const WORST_SHOWN: usize = 5;
+
+/// Scans the image's packages and records a violation naming the worst
+/// findings whose severity is above `max` (see [`exceeds`]), worst first.
+fn evaluate_max_severity(
+    report: &mut VerifyReport,
+    db: &bulwark_vuln::Database,
+    max: Severity,
+    image: &Contents,
+    label: &str,
+) {
+    let name = format!("vulnerabilities {label}");
+    let options = bulwark_vuln::ScanOptions {
+        target: report.target.clone(),
+        target_digest: image.manifest_digest.clone(),
+        debian_origin: debian_origin(image),
+        ..bulwark_vuln::ScanOptions::default()
+    };
+    let scan = match bulwark_vuln::scan(db, &image.packages, image.os.as_ref(), &options) {
+        Ok(scan) => scan,
+        Err(err) => {
+            report.fail(name, format!("cannot scan the image: {err}"), INPUT);
+            return;
+        }
+    };
+    report
+        .notes
+        .extend(scan.warnings.iter().map(|w| format!("{label}: {w}")));
+    let mut above: Vec<(Severity, &str, &str, &str)> = scan
+        .packages
+        .iter()
+        .flat_map(|p| {
+            p.findings
+                .iter()
+                .filter(|f| exceeds(f.severity, max))
+                .map(move |f| {
+                    (
+                        f.severity,
+                        f.id.as_str(),
+                        p.name.as_str(),
+                        p.version.as_str(),
+                    )
+                })
+        })
+        .collect();
+    above.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (a.1, a.2).cmp(&(b.1, b.2))));
+    if above.is_empty() {
+        report.pass(
+            name,
+            format!(
+                "no finding above max-severity `{max}` ({} findings in all)",
+                scan.summary.findings
+            ),
+        );
+        return;
+    }
+    let worst: Vec<String> = above
+        .iter()
+        .take(WORST_SHOWN)
+        .map(|(severity, id, package, version)| {
+            format!("{id} ({severity}) in `{package}` {version}")
+        })
+        .collect();
+    let more = match above.len().saturating_sub(WORST_SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    report.violations.push(format!(
+        "{label}: {} finding{} above max-severity `{max}`: {}{more}",
+        above.len(),
+        if above.len() == 1 { "" } else { "s" },
+        worst.join(", ")
+    ));
+}
+
+/// Whether a finding of `severity` is above `max-severity: max`. Severities
+/// order unknown < negligible < low < medium < high < critical, so a
+/// finding of unknown severity is above no threshold, and `unknown`
+/// accepts only findings of unknown severity.
+fn exceeds(severity: Severity, max: Severity) -> bool {
+    severity > max
+}
+
+/// Which packages came from a repository whose Release says `Origin:
+/// Debian`, as the build recorded it (`dev.bulwark.origins`), as `bulwark
+/// scan` reads it; empty for other images.
+fn debian_origin(image: &Contents) -> BTreeMap<String, bool> {
+    image
+        .annotations
+        .get("dev.bulwark.origins")
+        .and_then(|v| serde_json::from_str::<BTreeMap<String, String>>(v).ok())
+        .map(|m| m.into_iter().map(|(k, v)| (k, v == "Debian")).collect())
+        .unwrap_or_default()
 }
 
 /// Whether an SPDX license expression can be satisfied when each
@@ -1191,6 +1477,24 @@ mod tests {
             serde_norway::from_str("deny-packages: [\"foo*\"]\nrequire-non-root: true\n").unwrap();
         assert_eq!(p.deny_packages, ["foo*"]);
         assert!(p.require_non_root);
+        let p: Policy = serde_norway::from_str("max-severity: high\n").unwrap();
+        assert_eq!(p.max_severity, Some(Severity::High));
+        let err = serde_norway::from_str::<Policy>("deny-packages: []\nmax-severity: severe\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("severe") && err.contains("line 2"), "{err}");
+        assert!(err.contains("critical"), "{err}");
+    }
+
+    #[test]
+    fn severities_above_the_maximum() {
+        assert!(exceeds(Severity::Critical, Severity::High));
+        assert!(!exceeds(Severity::High, Severity::High));
+        assert!(!exceeds(Severity::Low, Severity::Medium));
+        // Unknown is above no known threshold; `unknown` accepts only it.
+        assert!(!exceeds(Severity::Unknown, Severity::Negligible));
+        assert!(exceeds(Severity::Negligible, Severity::Unknown));
+        assert!(!exceeds(Severity::Unknown, Severity::Unknown));
     }
 
     #[test]
