@@ -12,9 +12,15 @@ use std::io::{self, BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
+
 use crate::blobs::{Blobs, Decoder, Hashing};
 use crate::fs::{resolve, Lookup, Tree};
-use crate::{Error, FileKind as Kind, FileMeta, FileSource};
+use crate::{Error, FileKind as Kind, FileMeta, FileSource, LayerCache};
+
+/// Part of every [`LayerCache`] key; bump it whenever [`LayerScan`] or what
+/// [`read_tar`] records changes.
+const CACHE_FORMAT: &str = "bulwark-layer-scan-v1";
 
 /// Files at most this large, in the trees [`is_interesting`] names, are kept
 /// in memory.
@@ -39,7 +45,7 @@ pub(crate) enum Check {
 }
 
 /// Where a regular file's bytes are.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Data {
     /// Kept in memory.
     Inline(Arc<[u8]>),
@@ -48,7 +54,7 @@ pub(crate) enum Data {
 }
 
 /// One entry of the merged filesystem.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Node {
     pub(crate) kind: Kind,
     pub(crate) mode: u32,
@@ -62,7 +68,7 @@ pub(crate) struct Node {
 }
 
 /// What one layer's tar holds, in order.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct LayerScan {
     /// Entries, with the hardlink target for hardlinks.
     entries: Vec<(String, Node, Option<String>)>,
@@ -111,8 +117,12 @@ pub(crate) struct LayerFs {
 
 impl LayerFs {
     /// Streams every layer (in parallel, checking digests) and merges them.
-    pub(crate) fn load(blobs: Arc<dyn Blobs>, layers: Vec<LayerRef>) -> Result<Self, Error> {
-        let scans = scan_all(blobs.as_ref(), &layers)?;
+    pub(crate) fn load(
+        blobs: Arc<dyn Blobs>,
+        layers: Vec<LayerRef>,
+        cache: Option<&dyn LayerCache>,
+    ) -> Result<Self, Error> {
+        let scans = scan_all(blobs.as_ref(), &layers, cache)?;
         let mut nodes = BTreeMap::new();
         for scan in scans {
             apply(&mut nodes, scan);
@@ -310,7 +320,11 @@ impl FileSource for LayerFs {
 type Offsets<'a> = BTreeMap<u64, Vec<(&'a str, u64)>>;
 
 /// Scans every layer, on as many threads as there are cores.
-fn scan_all(blobs: &dyn Blobs, layers: &[LayerRef]) -> Result<Vec<LayerScan>, Error> {
+fn scan_all(
+    blobs: &dyn Blobs,
+    layers: &[LayerRef],
+    cache: Option<&dyn LayerCache>,
+) -> Result<Vec<LayerScan>, Error> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(layers.len())
@@ -323,7 +337,10 @@ fn scan_all(blobs: &dyn Blobs, layers: &[LayerRef]) -> Result<Vec<LayerScan>, Er
         let Some(layer) = layers.get(i) else {
             break;
         };
-        let result = scan_layer(blobs, layer, i);
+        let result = match cache {
+            Some(cache) => scan_layer_cached(blobs, layer, i, cache),
+            None => scan_layer(blobs, layer, i),
+        };
         if let Ok(mut slot) = results[i].lock() {
             *slot = Some(result);
         }
@@ -403,6 +420,46 @@ fn scan_layer(blobs: &dyn Blobs, layer: &LayerRef, index: usize) -> Result<Layer
                     actual: format!("sha256:{actual}"),
                 });
             }
+        }
+    }
+    Ok(scan)
+}
+
+/// [`scan_layer`] through `cache`: a layer read before is only hashed (to
+/// check it still matches its digest), not decompressed and parsed again.
+fn scan_layer_cached(
+    blobs: &dyn Blobs,
+    layer: &LayerRef,
+    index: usize,
+    cache: &dyn LayerCache,
+) -> Result<LayerScan, Error> {
+    let Check::Stored(expected) = &layer.check else {
+        return scan_layer(blobs, layer, index);
+    };
+    let key = format!("{CACHE_FORMAT}\nsha256:{expected}");
+    let cached = cache
+        .get(&key)
+        .and_then(|bytes| postcard::from_bytes::<LayerScan>(&bytes).ok());
+    let Some(mut scan) = cached else {
+        let scan = scan_layer(blobs, layer, index)?;
+        if let Ok(bytes) = postcard::to_stdvec(&scan) {
+            cache.put(&key, &bytes);
+        }
+        return Ok(scan);
+    };
+    let actual = hash_blob(blobs, &layer.name)?;
+    if actual != *expected {
+        return Err(Error::DigestMismatch {
+            blob: blobs.describe(&layer.name),
+            expected: format!("sha256:{expected}"),
+            actual: format!("sha256:{actual}"),
+        });
+    }
+    // Offsets into the layer's stream were recorded under the index the
+    // layer had in the image it was first read from.
+    for (_, node, _) in &mut scan.entries {
+        if let Some(Data::Layer { layer, .. }) = &mut node.data {
+            *layer = index;
         }
     }
     Ok(scan)

@@ -190,6 +190,39 @@ pub enum Error {
 /// docker-archive); a mismatch is [`Error::DigestMismatch`] naming the
 /// blob. Layers may be gzip, zstd or uncompressed.
 pub fn open(target: &Target, platform: Option<&str>) -> Result<Vec<Contents>, Error> {
+    open_with(target, platform, None)
+}
+
+/// A store for what reading one layer found, so that a layer already read
+/// is not decompressed again: keys name the layer by its digest, values are
+/// opaque bytes. [`open_cached`] uses it; implementations should keep
+/// values safe from corruption (bulwark's keeps them in its
+/// content-addressed cache, verified on every read).
+pub trait LayerCache: Send + Sync {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Stores `value` under `key`; failing to is not an error.
+    fn put(&self, key: &str, value: &[u8]);
+}
+
+/// [`open`], keeping what each layer holds in `cache`, keyed by the layer's
+/// digest. A layer found there is still checked against its digest (its
+/// blob is hashed, not decompressed), so a changed blob is caught as
+/// before. Only layers whose descriptor names the stored blob's digest
+/// (OCI layouts, OCI docker-archives) are cached.
+pub fn open_cached(
+    target: &Target,
+    platform: Option<&str>,
+    cache: &dyn LayerCache,
+) -> Result<Vec<Contents>, Error> {
+    open_with(target, platform, Some(cache))
+}
+
+fn open_with(
+    target: &Target,
+    platform: Option<&str>,
+    cache: Option<&dyn LayerCache>,
+) -> Result<Vec<Contents>, Error> {
     let platform = platform.map(oci::Platform::parse).transpose()?;
     let label = target.to_string();
     match target {
@@ -198,14 +231,21 @@ pub fn open(target: &Target, platform: Option<&str>) -> Result<Vec<Contents>, Er
                 return Err(Error::TargetNotFound { target: label });
             }
             let blobs = Arc::new(blobs::DirBlobs::new(dir));
-            oci::open_layout(blobs, &label, "oci", tag.as_deref(), platform.as_ref())
+            oci::open_layout(
+                blobs,
+                &label,
+                "oci",
+                tag.as_deref(),
+                platform.as_ref(),
+                cache,
+            )
         }
         Target::DockerArchive { file } => {
             if !file.is_file() {
                 return Err(Error::TargetNotFound { target: label });
             }
             let blobs = Arc::new(blobs::ArchiveBlobs::open_archive(file)?);
-            oci::open_docker_archive(blobs, &label, platform.as_ref())
+            oci::open_docker_archive(blobs, &label, platform.as_ref(), cache)
         }
         Target::Rootfs { dir } => {
             if !dir.is_dir() {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::blobs::{blob_path, read_verified, sha256_hex, Blobs};
 use crate::layers::{Check, LayerFs, LayerRef};
-use crate::{inspect, Contents, Error};
+use crate::{inspect, Contents, Error, LayerCache};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -161,6 +161,7 @@ pub(crate) fn open_layout(
     kind: &'static str,
     tag: Option<&str>,
     platform: Option<&Platform>,
+    cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<Contents>, Error> {
     if !blobs.exists("oci-layout") {
         return Err(Error::BadImage {
@@ -258,7 +259,7 @@ pub(crate) fn open_layout(
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let fs = LayerFs::load(Arc::clone(&blobs), layers)?;
+        let fs = LayerFs::load(Arc::clone(&blobs), layers, cache)?;
         let (packages, os) = inspect(&fs)?;
         out.push(Contents {
             target: label.to_owned(),
@@ -281,9 +282,10 @@ pub(crate) fn open_docker_archive(
     blobs: Arc<dyn Blobs>,
     label: &str,
     platform: Option<&Platform>,
+    cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<Contents>, Error> {
     if blobs.exists("oci-layout") && blobs.exists("index.json") {
-        return open_layout(blobs, label, "docker-archive", None, platform);
+        return open_layout(blobs, label, "docker-archive", None, platform, cache);
     }
     let entries: Vec<ArchiveEntry> = parse_json(&*blobs, "manifest.json", None)?;
     let entry = match &entries[..] {
@@ -346,7 +348,7 @@ pub(crate) fn open_docker_archive(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let fs = LayerFs::load(Arc::clone(&blobs), layers)?;
+    let fs = LayerFs::load(Arc::clone(&blobs), layers, cache)?;
     let (packages, os) = inspect(&fs)?;
     // One image: the platform only chooses among the images of an index.
     let _ = platform;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use bulwark_image::{open, Contents, Error, FileKind, Target};
+use bulwark_image::{open, open_cached, Contents, Error, FileKind, LayerCache, Target};
 use common::*;
 use serde_json::json;
 
@@ -218,10 +218,7 @@ fn oci_layout_layers_merge_with_whiteouts() {
 /// same files.
 #[test]
 fn whiteouts_agree_with_umoci() {
-    if !have("umoci") {
-        eprintln!("skipping: umoci is not installed");
-        return;
-    }
+    assert!(have("umoci"), "umoci is needed: run scripts/setup.sh");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("img");
     layered_image(&dir, false); // umoci 0.4 cannot unpack zstd
@@ -791,4 +788,79 @@ fn debian_mirror() -> Option<String> {
         .flat_map(|l| l.split_whitespace())
         .find(|w| w.starts_with("http") && w.ends_with("/debian"))
         .map(str::to_owned)
+}
+
+/// A [`LayerCache`] in memory that counts its hits.
+#[derive(Default)]
+struct MemoryCache {
+    values: std::sync::Mutex<BTreeMap<String, Vec<u8>>>,
+    hits: std::sync::atomic::AtomicUsize,
+}
+
+impl LayerCache for MemoryCache {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let v = self.values.lock().unwrap().get(key).cloned();
+        if v.is_some() {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        v
+    }
+    fn put(&self, key: &str, value: &[u8]) {
+        self.values
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), value.to_vec());
+    }
+}
+
+/// A layer read once is not decompressed again, wherever it sits in the
+/// next image, yet every byte still reads the same and a changed blob is
+/// still caught.
+#[test]
+fn cached_layers_read_the_same_and_are_still_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("img");
+    let (l1, _, _) = layered_image(&dir, true);
+    let uncached = all_files(&open(&oci(&dir, None), None).unwrap()[0]);
+    let cache = MemoryCache::default();
+    let first = open_cached(&oci(&dir, None), None, &cache).unwrap();
+    assert_eq!(cache.values.lock().unwrap().len(), 3);
+    assert_eq!(cache.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(all_files(&first[0]), uncached);
+    let second = open_cached(&oci(&dir, None), None, &cache).unwrap();
+    assert_eq!(cache.hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+    check_layered(&second[0]);
+    assert_eq!(all_files(&second[0]), uncached);
+
+    // The first layer as the second of another image: its large file
+    // (read from the layer stream, not kept in memory) must come from it.
+    let other = tmp.path().join("other");
+    let layout = Layout::new(&other);
+    let top = tar(&[E::File("./top", b"top")]);
+    let manifest = layout.image(
+        &[(TAR, top.clone(), top), (GZIP, gzip(&l1), l1.clone())],
+        "amd64",
+    );
+    layout.top(vec![manifest]);
+    let image = open_cached(&oci(&other, None), None, &cache).unwrap();
+    assert!(cache.hits.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+    let files = all_files(&image[0]);
+    assert_eq!(files["/opt/big"], vec![b'x'; 3 << 20]);
+    assert_eq!(
+        files,
+        all_files(&open(&oci(&other, None), None).unwrap()[0])
+    );
+
+    // A changed byte in a cached layer's blob is a digest mismatch.
+    let blob = std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap() == gzip(&l1))
+        .expect("the gzip layer's blob");
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let err = open_cached(&oci(&dir, None), None, &cache).err().unwrap();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
 }

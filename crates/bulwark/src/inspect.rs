@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use bulwark_cache::Cache;
 use bulwark_cli::{SbomArgs, SbomFormat};
 use bulwark_image::Contents;
 
@@ -24,15 +25,28 @@ pub fn host_platform() -> String {
 }
 
 /// Opens a target for one platform (the host's unless given), telling the
-/// user which kind a bare path was detected as.
-pub fn open_one(target: &str, platform: Option<&str>, printer: &Printer) -> Result<Contents> {
+/// user which kind a bare path was detected as. With a cache, what reading
+/// each layer found is kept there (see [`crate::layer_cache`]).
+pub fn open_one(
+    target: &str,
+    platform: Option<&str>,
+    cache: Option<&Cache>,
+    printer: &Printer,
+) -> Result<Contents> {
     let (parsed, detected) = bulwark_image::Target::parse(target)?;
     if let Some(kind) = detected {
         printer.status("Detected", format!("`{target}` as {kind}"));
     }
     let platform = platform.map_or_else(host_platform, str::to_string);
-    let mut all = bulwark_image::open(&parsed, Some(&platform))
-        .with_context(|| format!("cannot read `{target}`"))?;
+    let opened = match cache {
+        Some(cache) => bulwark_image::open_cached(
+            &parsed,
+            Some(&platform),
+            &crate::layer_cache::CachedLayers(cache),
+        ),
+        None => bulwark_image::open(&parsed, Some(&platform)),
+    };
+    let mut all = opened.with_context(|| format!("cannot read `{target}`"))?;
     match all.len() {
         1 => Ok(all.remove(0)),
         0 => bail!("`{target}` has no image for platform `{platform}`"),
@@ -102,8 +116,8 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
 }
 
 /// `bulwark sbom`.
-pub fn sbom(args: &SbomArgs, printer: &Printer) -> Result<()> {
-    let contents = open_one(&args.target, args.platform.as_deref(), printer)?;
+pub fn sbom(args: &SbomArgs, cache: Option<&Cache>, printer: &Printer) -> Result<()> {
+    let contents = open_one(&args.target, args.platform.as_deref(), cache, printer)?;
     let records = bulwark_sbom::records(&contents)?;
     let files = if args.files {
         Some(bulwark_sbom::file_records(&contents)?)

@@ -24,6 +24,7 @@ mod build;
 pub mod exit;
 mod fsutil;
 mod inspect;
+mod layer_cache;
 pub mod lockfile;
 mod printer;
 mod progress;
@@ -112,13 +113,15 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
                 OutputFormat::Human => printer.data(&text),
             }
         }
-        Command::Sbom(args) => inspect::sbom(args, printer)?,
+        // A cache that cannot be opened only makes reading slower.
+        Command::Sbom(args) => inspect::sbom(args, open_cache(&cli).ok().as_ref(), printer)?,
         Command::Verify(args) => {
             let report = attest::verify(
                 &args.target,
                 &args.key,
                 args.policy.as_deref(),
                 args.platform.as_deref(),
+                args.db.as_deref(),
             )?;
             match args.format {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
@@ -129,7 +132,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
             }
         }
         Command::Scan(args) => {
-            if scan::scan(args, printer)? {
+            if scan::scan(args, open_cache(&cli).ok().as_ref(), printer)? {
                 return Ok(Outcome::Findings);
             }
         }

@@ -12,9 +12,6 @@ use bulwark_vuln::{Database, Severity};
 
 use crate::printer::Printer;
 
-/// Days after which the database counts as stale.
-const STALE_DAYS: u64 = 7;
-
 fn db_path(db: Option<&Path>) -> Result<PathBuf> {
     match db {
         Some(p) => Ok(p.to_path_buf()),
@@ -34,17 +31,13 @@ fn severity(arg: SeverityArg) -> Severity {
 }
 
 /// `bulwark scan`; returns whether `--fail-on` tripped.
-pub fn scan(args: &ScanArgs, printer: &Printer) -> Result<bool> {
+pub fn scan(
+    args: &ScanArgs,
+    cache: Option<&bulwark_cache::Cache>,
+    printer: &Printer,
+) -> Result<bool> {
     let path = db_path(args.db.as_deref())?;
     let db = Database::open(&path)?;
-    if let Some(days) = db.info().age_days(std::time::SystemTime::now()) {
-        if days > STALE_DAYS {
-            printer.warn(format!(
-                "the vulnerability database `{}` is {days} days old; run `bulwark db update`",
-                path.display()
-            ));
-        }
-    }
     let mut vex = Vec::new();
     for file in &args.vex {
         vex.extend(bulwark_vuln::read_openvex(file)?);
@@ -56,7 +49,7 @@ pub fn scan(args: &ScanArgs, printer: &Printer) -> Result<bool> {
         }
         None => {
             let contents =
-                crate::inspect::open_one(&args.target, args.platform.as_deref(), printer)?;
+                crate::inspect::open_one(&args.target, args.platform.as_deref(), cache, printer)?;
             let origin = debian_origin(&contents);
             (
                 contents.packages,
@@ -73,6 +66,8 @@ pub fn scan(args: &ScanArgs, printer: &Printer) -> Result<bool> {
         vex,
         debian_origin,
         release: None,
+        // Makes the report warn (in `warnings`) when the database is stale.
+        now: Some(std::time::SystemTime::now()),
     };
     let report = bulwark_vuln::scan(&db, &packages, os.as_ref(), &options)?;
     for w in &report.warnings {
