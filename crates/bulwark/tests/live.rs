@@ -234,6 +234,56 @@ fn static_image_has_no_libc_and_a_real_ca_bundle() {
     assert!(crt.matches("BEGIN CERTIFICATE").count() > 100);
     assert!(rootfs.join("usr/share/zoneinfo/Etc/UTC").exists());
     assert!(rootfs.join("etc/os-release").exists());
+
+    // What distroless static is for: a statically linked program, run by a
+    // real OCI runtime as the image's nonroot user, reading the image's CA
+    // bundle, time zone data and accounts.
+    let src = tmp.path().join("probe.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdio.h>
+#include <unistd.h>
+static long count(const char *path, const char *needle) {
+    FILE *f = fopen(path, "r"); char line[4096]; long n = 0;
+    if (!f) { perror(path); _exit(3); }
+    while (fgets(line, sizeof line, f)) if (!needle[0] || strstr(line, needle)) n++;
+    fclose(f); return n;
+}
+int main(void) {
+    printf("uid=%d gid=%d\n", (int)getuid(), (int)getgid());
+    printf("certs=%ld\n", count("/etc/ssl/certs/ca-certificates.crt", "BEGIN CERTIFICATE"));
+    printf("nonroot=%ld\n", count("/etc/passwd", "nonroot:x:65532:65532:"));
+    printf("utc=%ld\n", count("/usr/share/zoneinfo/Etc/UTC", ""));
+    return 0;
+}
+"#
+        .replace(
+            "#include <unistd.h>",
+            "#include <unistd.h>\n#include <string.h>",
+        ),
+    )
+    .unwrap();
+    let probe = rootfs.join("usr/local/bin/probe");
+    std::fs::create_dir_all(probe.parent().unwrap()).unwrap();
+    run(
+        Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&probe)
+            .arg(&src),
+        "gcc -static",
+    );
+    let out = crun_run(&bundle, &["/usr/local/bin/probe"]);
+    assert!(out.starts_with("uid=65532 gid=65532\n"), "{out}");
+    let certs: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("certs="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(certs > 100, "{out}");
+    assert!(
+        out.contains("nonroot=1\n") && !out.contains("utc=0\n"),
+        "{out}"
+    );
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
     let digest = index["manifests"][0]["digest"]
@@ -292,26 +342,38 @@ fn base_builds_reproducibly_and_runs_in_crun() {
     assert_eq!(skopeo_inspect(&layout_a)["Digest"], a.as_str());
     let bundle = umoci_unpack(&layout_a, tmp.path());
     // Run the dynamic loader of the image in a real OCI runtime.
+    let out = crun_run(
+        &bundle,
+        &[
+            "/usr/lib64/ld-linux-x86-64.so.2",
+            "--list",
+            "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+        ],
+    );
+    assert!(out.contains("libcrypto.so.3"), "{out}");
+}
+
+/// Runs `args` in an unpacked bundle with crun, as the image's user, and
+/// returns stdout. This host has hybrid cgroups, so crun runs in a private
+/// mount namespace with the unified hierarchy unmounted.
+fn crun_run(bundle: &Path, args: &[&str]) -> String {
     let config_path = bundle.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["process"]["args"] = serde_json::json!([
-        "/usr/lib64/ld-linux-x86-64.so.2",
-        "--list",
-        "/usr/lib/x86_64-linux-gnu/libssl.so.3"
-    ]);
+    config["process"]["args"] = serde_json::json!(args);
     config["process"]["terminal"] = serde_json::json!(false);
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
-    let id = format!("bulwark-live-{}", std::process::id());
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let id = format!("bulwark-live-{}-{n}", std::process::id());
     let script = format!(
         "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run --bundle {} {id}",
         bundle.display()
     );
-    let out = run(
+    run(
         Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]),
         "crun run",
-    );
-    assert!(out.contains("libcrypto.so.3"), "{out}");
+    )
 }
 
 #[test]
@@ -328,6 +390,37 @@ fn essential_image_has_a_working_userland() {
     assert_eq!(scan_json(&target, &[]).1, report);
     let bundle = umoci_unpack(&layout, tmp.path());
     let rootfs = bundle.join("rootfs");
+    // Explained by the image's dpkg database; libc6 and libc-bin are matched
+    // as their source, glibc, so they share its findings.
+    assert_scan_explained(&report, &status_d(&rootfs));
+    let libc = finding_ids(&report, "libc6");
+    assert!(
+        !libc.is_empty(),
+        "the snapshot has open glibc CVEs: {report}"
+    );
+    assert_eq!(libc, finding_ids(&report, "libc-bin"));
+    let glibc = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "libc6")
+        .unwrap();
+    assert_eq!(glibc["source_name"], "glibc", "{glibc}");
+    // --fail-on trips exactly when a finding has that severity or worse.
+    let order = ["negligible", "low", "medium", "high", "critical"];
+    let worst = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["findings"].as_array().unwrap())
+        .filter_map(|f| order.iter().position(|s| f["severity"] == *s))
+        .max()
+        .expect("a finding of known severity");
+    for (i, threshold) in order.iter().enumerate() {
+        let (code, _) = scan_json(&target, &["--fail-on", threshold]);
+        let trips = i <= worst;
+        assert_eq!(code, Some(i32::from(trips)), "--fail-on {threshold}");
+    }
     let out = chroot(
         &rootfs,
         "0:0",
@@ -358,17 +451,26 @@ fn essential_image_has_a_working_userland() {
 }
 
 #[test]
-fn multi_arch_index_and_zstd() {
+fn multi_arch_index_gzip_and_zstd() {
     let tmp = tempfile::tempdir().unwrap();
-    // A copy of static with two architectures and zstd layers.
+    for compression in ["gzip", "zstd"] {
+        multi_arch_index(tmp.path(), compression);
+    }
+}
+
+/// A copy of static for amd64 and arm64 with `compression`: an image index
+/// whose per-platform images skopeo reads (verifying every layer while it
+/// copies) and, for gzip, umoci unpacks (bookworm's umoci reads neither an
+/// index tag nor zstd layers).
+fn multi_arch_index(tmp: &Path, compression: &str) {
     let spec = std::fs::read_to_string(root().join("examples/static.yaml")).unwrap();
     let spec = spec.replace(
         "name: static",
-        "name: static-multi\narchitectures: [amd64, arm64]\ncompression: zstd",
+        &format!("name: static-multi\narchitectures: [amd64, arm64]\ncompression: {compression}"),
     );
-    let spec_path = tmp.path().join("static-multi.yaml");
+    let spec_path = tmp.join(format!("static-{compression}.yaml"));
     std::fs::write(&spec_path, spec).unwrap();
-    let out = tmp.path().join("img");
+    let out = tmp.join(format!("img-{compression}"));
     let target = format!("oci:{}:test", out.display());
     run(
         &mut bulwark(&[
@@ -396,6 +498,14 @@ fn multi_arch_index_and_zstd() {
         .map(|m| m["platform"]["architecture"].as_str().unwrap())
         .collect();
     assert_eq!(archs, BTreeSet::from(["amd64", "arm64"]));
+    let media_type = format!(
+        "application/vnd.oci.image.layer.v1.tar+{}",
+        if compression == "gzip" {
+            "gzip"
+        } else {
+            "zstd"
+        }
+    );
     for arch in ["amd64", "arm64"] {
         let info = run(
             Command::new("skopeo").args(["inspect", "--override-arch", arch, &target]),
@@ -403,7 +513,8 @@ fn multi_arch_index_and_zstd() {
         );
         let info: serde_json::Value = serde_json::from_str(&info).unwrap();
         assert_eq!(info["Architecture"], arch);
-        // The platform's manifest, read from the layout, has zstd layers.
+        // The platform's manifest, read from the layout, has layers of the
+        // compression asked for.
         let entry = index["manifests"]
             .as_array()
             .unwrap()
@@ -419,23 +530,32 @@ fn multi_arch_index_and_zstd() {
         )
         .unwrap();
         for layer in manifest["layers"].as_array().unwrap() {
-            assert_eq!(
-                layer["mediaType"],
-                "application/vnd.oci.image.layer.v1.tar+zstd"
-            );
+            assert_eq!(layer["mediaType"], media_type.as_str());
         }
-        // skopeo can read every zstd layer (it verifies digests while copying).
-        let copy = tmp.path().join(format!("copy-{arch}"));
+        // skopeo reads every layer (it verifies digests while copying).
+        let copy = tmp.join(format!("copy-{compression}-{arch}"));
         run(
             Command::new("skopeo").args([
                 "copy",
                 "--override-arch",
                 arch,
                 &target,
-                &format!("oci:{}:x", copy.display()),
+                &format!("oci:{}:test", copy.display()),
             ]),
             "skopeo copy",
         );
+        if compression == "gzip" {
+            let into = tmp.join(format!("unpacked-{arch}"));
+            std::fs::create_dir_all(&into).unwrap();
+            let bundle = umoci_unpack(&copy, &into);
+            let stanza =
+                std::fs::read_to_string(bundle.join("rootfs/var/lib/dpkg/status.d/base-files"))
+                    .unwrap();
+            assert!(
+                stanza.contains(&format!("\nArchitecture: {arch}\n")),
+                "{stanza}"
+            );
+        }
     }
 }
 
@@ -572,6 +692,82 @@ fn base_closure_differs_from_apt_only_by_exclusions() {
         "explain",
     );
     assert!(explain.contains("requested"), "{explain}");
+    explain_exclusions("base", &["awk", "openssl", "debconf"]);
+}
+
+/// `bulwark explain SPEC NAME` for each excluded name: it says the package
+/// is excluded and which requested package's dependency it stands in for
+/// (or that nothing needs it any more).
+fn explain_exclusions(example: &str, names: &[&str]) {
+    let spec = root().join(format!("examples/{example}.yaml"));
+    for name in names {
+        let out = run(
+            &mut bulwark(&["explain", spec.to_str().unwrap(), name]),
+            "explain",
+        );
+        assert!(
+            out.starts_with(&format!("{name} is excluded"))
+                && (out.contains("requested: ")
+                    || out.contains("nothing in the image depends on it")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn static_closure_differs_from_apt_only_through_exclusions() {
+    let ours = resolved_set(&root().join("examples/static.yaml"));
+    let apt = apt_simulate(&[
+        "base-files",
+        "netbase",
+        "tzdata",
+        "media-types",
+        "ca-certificates",
+    ]);
+    let only_ours: BTreeSet<_> = ours.difference(&apt).cloned().collect();
+    assert!(
+        only_ours.is_empty(),
+        "bulwark has packages apt would not install: {only_ours:?}"
+    );
+    // What apt installs beyond bulwark is the excluded packages and what
+    // only they pull in: libc6 (and its gcc-12 runtime), mawk for awk,
+    // openssl (and libssl3) and debconf.
+    let only_apt: BTreeSet<&str> = apt.difference(&ours).map(String::as_str).collect();
+    assert_eq!(
+        only_apt,
+        BTreeSet::from([
+            "debconf",
+            "gcc-12-base",
+            "libc6",
+            "libgcc-s1",
+            "libssl3",
+            "mawk",
+            "openssl"
+        ]),
+    );
+    explain_exclusions("static", &["libc6", "awk", "openssl", "debconf"]);
+}
+
+/// apt takes `usrmerge` for init-system-helpers' `usrmerge | usr-is-merged`
+/// (which pulls perl); bulwark's built-in table takes `usr-is-merged`, and
+/// `explain` says so. (crates/bulwark-resolve's tests check that with
+/// `prefer: [usrmerge]` the essential closure is exactly apt's.)
+#[test]
+fn essential_takes_usr_is_merged_and_explains_why() {
+    let spec = root().join("examples/essential.yaml");
+    let ours = resolved_set(&spec);
+    assert!(
+        ours.contains("usr-is-merged") && !ours.contains("usrmerge") && !ours.contains("perl"),
+        "{ours:?}"
+    );
+    let out = run(
+        &mut bulwark(&["explain", spec.to_str().unwrap(), "usr-is-merged"]),
+        "explain",
+    );
+    assert!(
+        out.contains("usrmerge | usr-is-merged → chose usr-is-merged (built-in preference"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -776,6 +972,145 @@ fn native_script_effects_match_an_mmdebstrap_tree() {
             "{link}"
         );
     }
+
+    // `bulwark scan rootfs:` of mmdebstrap's tree: stable, explained by
+    // dpkg's own view of the tree, and the same package versions have the
+    // same findings in bulwark's image of the same packages.
+    let query = run(
+        Command::new("dpkg-query")
+            .arg(format!(
+                "--admindir={}",
+                theirs.join("var/lib/dpkg").display()
+            ))
+            .args([
+                "-W",
+                "-f",
+                "${db:Status-Abbrev}\t${Package}\t${Version}\t${source:Package}\t${source:Version}\n",
+            ]),
+        "dpkg-query",
+    );
+    let installed: Installed = query
+        .lines()
+        .filter(|l| l.starts_with("ii"))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[1].to_string(), (f[2].into(), f[3].into(), f[4].into()))
+        })
+        .collect();
+    let target = format!("rootfs:{}", theirs.display());
+    let (code, report) = scan_json(&target, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["target"]["digest"], serde_json::Value::Null);
+    assert_eq!(scan_json(&target, &[]).1, report, "two scans differ");
+    assert_scan_explained(&report, &installed);
+    let (_, of_ours) = scan_json(&format!("oci:{}:test", layout.display()), &[]);
+    let ours_installed = status_d(&ours);
+    assert_scan_explained(&of_ours, &ours_installed);
+    let mut same = 0;
+    for (name, (version, _, _)) in &installed {
+        if ours_installed
+            .get(name)
+            .is_some_and(|(v, _, _)| v == version)
+        {
+            same += 1;
+            assert_eq!(
+                finding_ids(&report, name),
+                finding_ids(&of_ours, name),
+                "{name} {version}: mmdebstrap's tree and bulwark's image differ"
+            );
+        }
+    }
+    assert!(same > 40, "only {same} packages in common");
+}
+
+/// Installed packages: name → (version, source name, source version).
+type Installed = std::collections::BTreeMap<String, (String, String, String)>;
+
+/// The packages of a `status.d` dpkg database (bulwark's images).
+fn status_d(rootfs: &Path) -> Installed {
+    let mut out = Installed::new();
+    for entry in std::fs::read_dir(rootfs.join("var/lib/dpkg/status.d")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".md5sums") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+        };
+        let (name, version) = (field("Package:").unwrap(), field("Version:").unwrap());
+        let (source, source_version) = match field("Source:") {
+            Some(s) => match s.split_once(" (") {
+                Some((n, v)) => (n.to_string(), v.trim_end_matches(')').to_string()),
+                None => (s, version.clone()),
+            },
+            None => (name.clone(), version.clone()),
+        };
+        out.insert(name, (version, source, source_version));
+    }
+    out
+}
+
+/// The finding ids of one package in a scan report, sorted.
+fn finding_ids(report: &serde_json::Value, package: &str) -> Vec<String> {
+    let mut ids: Vec<String> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == package)
+        .flat_map(|p| p["findings"].as_array().unwrap())
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Checks that a scan report of a bookworm tree is explained by its
+/// installed packages: every finding's package is installed with the
+/// version and source reported, a fixed version is above the installed
+/// source version (by dpkg), nothing is matched for trixie only, and the
+/// counts add up.
+fn assert_scan_explained(report: &serde_json::Value, installed: &Installed) {
+    assert_eq!(report["target"]["release"], "12", "{report}");
+    assert_eq!(report["target"]["codename"], "bookworm", "{report}");
+    for w in report["warnings"].as_array().unwrap() {
+        assert!(w.to_string().contains("days old"), "unexpected warning {w}");
+    }
+    assert_eq!(report["summary"]["packages_scanned"], installed.len());
+    assert_eq!(report["not_debian"], serde_json::json!([]), "{report}");
+    let packages = report["packages"].as_array().unwrap();
+    assert!(!packages.is_empty(), "no findings at all: {report}");
+    let mut total = 0;
+    for p in packages {
+        let name = p["name"].as_str().unwrap();
+        let (version, source, source_version) = installed
+            .get(name)
+            .unwrap_or_else(|| panic!("`{name}` has findings but is not installed"));
+        assert_eq!(p["version"], version.as_str(), "{p}");
+        assert_eq!(p["source_name"], source.as_str(), "{p}");
+        assert_eq!(p["source_version"], source_version.as_str(), "{p}");
+        for f in p["findings"].as_array().unwrap() {
+            total += 1;
+            match (f["status"].as_str().unwrap(), f["fixed_version"].as_str()) {
+                ("open" | "undetermined", None) => {}
+                ("resolved", Some(fixed)) => {
+                    let lower = Command::new("dpkg")
+                        .args(["--compare-versions", source_version, "lt", fixed])
+                        .status()
+                        .unwrap();
+                    assert!(
+                        lower.success(),
+                        "{name}: {source_version} is not below {fixed}"
+                    );
+                }
+                other => panic!("{name}: status and fix {other:?}: {f}"),
+            }
+        }
+    }
+    assert_eq!(report["summary"]["findings"], total);
+    assert!(!report.to_string().contains("CVE-2024-3094"));
 }
 
 /// The shipped OSV snapshot, imported once per test run.
