@@ -155,29 +155,40 @@ pub enum Repositories {
 
 impl<'de> Deserialize<'de> for Repositories {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Word(String),
-            List(Vec<RepositoryEntry>),
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Repositories;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "`host` or a list of repositories \
+                     ({host: SUITE} or {uri, suites, components, signed-by})",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, w: &str) -> Result<Repositories, E> {
+                if w == "host" {
+                    Ok(Repositories::Host)
+                } else {
+                    Err(E::custom(format!(
+                        "repositories: expected `host` or a list, found `{w}`"
+                    )))
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Repositories, A::Error> {
+                // Through the entries' own deserializer, so that an error
+                // inside one keeps its key and line.
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Repositories::List)
+            }
         }
-        match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom(
-                "repositories: expected `host` or a list of repositories \
-                 ({host: SUITE} or {uri, suites, components, signed-by})",
-            )
-        })? {
-            Raw::Word(w) if w == "host" => Ok(Repositories::Host),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "repositories: expected `host` or a list, found `{w}`"
-            ))),
-            Raw::List(l) => Ok(Repositories::List(l)),
-        }
+        d.deserialize_any(Visitor)
     }
 }
 
 /// One repository entry.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum RepositoryEntry {
     /// The host's APT source that carries this suite: its URI, components and
@@ -207,6 +218,54 @@ pub struct ExplicitRepository {
 
 fn default_components() -> Vec<String> {
     vec!["main".into()]
+}
+
+impl<'de> Deserialize<'de> for RepositoryEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        /// Every key either form may have, so that an unknown one is named
+        /// (with its line) rather than lost in "matches no form".
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct Raw {
+            host: Option<String>,
+            uri: Option<String>,
+            suites: Option<Vec<String>>,
+            components: Option<Vec<String>>,
+            signed_by: Option<String>,
+        }
+        let raw = Raw::deserialize(d)?;
+        if let Some(host) = raw.host {
+            let extra: Vec<&str> = [
+                ("uri", raw.uri.is_some()),
+                ("suites", raw.suites.is_some()),
+                ("components", raw.components.is_some()),
+                ("signed-by", raw.signed_by.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            if !extra.is_empty() {
+                return Err(D::Error::custom(format!(
+                    "repositories: `host: {host}` takes its URI, components and keyring from the host; \
+                     remove `{}` or name the repository in full without `host`",
+                    extra.join("`, `")
+                )));
+            }
+            return Ok(RepositoryEntry::Host { host });
+        }
+        let missing = |key: &str| {
+            D::Error::custom(format!(
+                "repositories: an entry needs `host`, or `uri`, `suites` and `signed-by`; `{key}` is missing"
+            ))
+        };
+        Ok(RepositoryEntry::Explicit(ExplicitRepository {
+            uri: raw.uri.ok_or_else(|| missing("uri"))?,
+            suites: raw.suites.ok_or_else(|| missing("suites"))?,
+            components: raw.components.unwrap_or_else(default_components),
+            signed_by: raw.signed_by.ok_or_else(|| missing("signed-by"))?,
+        }))
+    }
 }
 
 /// The package patterns a spec may list in `packages`, after apt's syntax.
@@ -249,26 +308,35 @@ pub struct Exclusion {
 impl<'de> Deserialize<'de> for Exclusion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Name(String),
-            Full(Full),
-        }
-        #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Full {
             name: String,
             reason: Option<String>,
         }
-        match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("exclude: expected a package name or {name, reason}")
-        })? {
-            Raw::Name(name) => Ok(Exclusion { name, reason: None }),
-            Raw::Full(f) => Ok(Exclusion {
-                name: f.name,
-                reason: f.reason,
-            }),
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Exclusion;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a package name or {name, reason}")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Exclusion, E> {
+                Ok(Exclusion {
+                    name: name.to_owned(),
+                    reason: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Exclusion, A::Error> {
+                let f = Full::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Exclusion {
+                    name: f.name,
+                    reason: f.reason,
+                })
+            }
         }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -777,6 +845,48 @@ environment:
         assert_eq!(s.environment["LITERAL"], "${HOME}");
         assert_eq!(s.run_as_numeric().as_deref(), Some("65532:65532"));
         assert_eq!(s.base_dir, Path::new("dir"));
+    }
+
+    #[test]
+    fn unknown_keys_inside_list_entries_are_named_with_their_line() {
+        for (text, key, line) in [
+            (
+                "name: x\nrepositories:\n  - host: bookworm\n    signd-by: k.gpg\npackages: [a1]\n",
+                "signd-by",
+                "line 4",
+            ),
+            (
+                "name: x\nrepositories:\n  - uri: http://r.invalid\n    suites: [s]\n    signed-by: k\n    compnents: [main]\npackages: [a1]\n",
+                "compnents",
+                "line 6",
+            ),
+            (
+                "name: x\nrepositories: host\npackages: [a1]\nexclude:\n  - {name: awk, raeson: x}\n",
+                "raeson",
+                "line 5",
+            ),
+        ] {
+            let msg = Spec::parse(text, Path::new("s.yaml"), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(key) && msg.contains(line), "{key}: {msg}");
+        }
+        let msg = Spec::parse(
+            "name: x\nrepositories:\n  - {host: bookworm, signed-by: k.gpg}\npackages: [a1]\n",
+            Path::new("s.yaml"),
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("`signed-by`") && msg.contains("host"), "{msg}");
+        let msg = Spec::parse(
+            "name: x\nrepositories:\n  - {uri: http://r.invalid, suites: [s]}\npackages: [a1]\n",
+            Path::new("s.yaml"),
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("`signed-by` is missing"), "{msg}");
     }
 
     #[test]
