@@ -13,4 +13,6 @@ export BULWARK_TEST_CACHE=${BULWARK_TEST_CACHE:-$PWD/target/test-cache}
 mkdir -p "$BULWARK_TEST_CACHE"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets live outside the workspace; keep them compiling.
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked --quiet
 cargo test --workspace --locked --release --no-fail-fast 2>&1 | tee target/test.log

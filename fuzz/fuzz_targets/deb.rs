@@ -16,14 +16,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = deb.control();
-    if let Ok(mut archive) = deb.data() {
-        if let Ok(entries) = archive.entries() {
-            for entry in entries.take(1000) {
-                let Ok(mut entry) = entry else { break };
-                let _ = entry.path();
-                let mut sink = Vec::new();
-                let _ = entry.by_ref().take(1 << 20).read_to_end(&mut sink);
-            }
-        }
+    let Ok(mut archive) = deb.data() else {
+        return;
+    };
+    let Ok(entries) = archive.entries() else {
+        return;
+    };
+    for entry in entries.take(1000) {
+        let Ok(mut entry) = entry else { break };
+        let _ = entry.path();
+        let mut sink = Vec::new();
+        let _ = entry.by_ref().take(1 << 20).read_to_end(&mut sink);
     }
 });
