@@ -73,7 +73,9 @@ old_ssl=$(apt-cache madison libssl3 | awk -F'|' '$3 ~ /bookworm\/main/ && $3 !~ 
 layers() { python3 - "$1" <<'PY'
 import json,sys,os
 d=sys.argv[1]; idx=json.load(open(os.path.join(d,'index.json')))
-m=json.load(open(os.path.join(d,'blobs/sha256',idx['manifests'][0]['digest'][7:])))
+# The tagged image, not one of the attestations index.json also lists.
+tagged=[e for e in idx['manifests'] if 'org.opencontainers.image.ref.name' in e.get('annotations',{})]
+m=json.load(open(os.path.join(d,'blobs/sha256',tagged[0]['digest'][7:])))
 print('\n'.join(l['digest'] for l in m['layers']))
 PY
 }

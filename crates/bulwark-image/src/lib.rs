@@ -203,6 +203,13 @@ pub trait LayerCache: Send + Sync {
     fn get(&self, key: &str) -> Option<Vec<u8>>;
     /// Stores `value` under `key`; failing to is not an error.
     fn put(&self, key: &str, value: &[u8]);
+    /// Whether the caller itself checked, moments ago, that the layer blob
+    /// `sha256:HEX` holds what its digest says (a build reading back the
+    /// layers it has just written and hashed), so that a cached layer need
+    /// not be hashed a second time. Every other layer is hashed.
+    fn known_good(&self, _digest: &str) -> bool {
+        false
+    }
 }
 
 /// [`open`], keeping what each layer holds in `cache`, keyed by the layer's

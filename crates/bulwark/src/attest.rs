@@ -137,6 +137,9 @@ pub struct BuildAttestations<'a> {
     pub sbom_files: bool,
     /// The cache that keeps what reading each layer back found.
     pub cache: Option<&'a bulwark_cache::Cache>,
+    /// The digests (`sha256:HEX`) of the layers the build wrote, hashed as
+    /// it wrote them: reading them back does not hash them again.
+    pub layer_digests: std::collections::BTreeSet<String>,
 }
 
 /// Builds the SBOMs and provenance of every platform of a freshly written
@@ -159,9 +162,11 @@ pub fn attach_build_attestations(input: &BuildAttestations) -> Result<Vec<String
         tag: Some(input.tag.to_owned()),
     };
     let contents = match input.cache {
-        Some(cache) => {
-            bulwark_image::open_cached(&target, None, &crate::layer_cache::CachedLayers(cache))
-        }
+        Some(cache) => bulwark_image::open_cached(
+            &target,
+            None,
+            &crate::layer_cache::CachedLayers::known_good(cache, input.layer_digests.clone()),
+        ),
         None => bulwark_image::open(&target, None),
     }
     .with_context(|| format!("cannot read back the image `{target}` to attest it"))?;

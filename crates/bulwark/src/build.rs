@@ -513,6 +513,10 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
             key: signing_key.as_ref(),
             sbom_files: spec.sbom_files,
             cache: Some(cache),
+            layer_digests: images
+                .iter()
+                .flat_map(|i| i.layers.iter().map(|l| l.digest.clone()))
+                .collect(),
         };
         attested = crate::attest::attach_build_attestations(&att)?;
         phases.mark("attest");

@@ -42,7 +42,7 @@ pub fn open_one(
         Some(cache) => bulwark_image::open_cached(
             &parsed,
             Some(&platform),
-            &crate::layer_cache::CachedLayers(cache),
+            &crate::layer_cache::CachedLayers::new(cache),
         ),
         None => bulwark_image::open(&parsed, Some(&platform)),
     };
