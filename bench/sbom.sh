@@ -12,7 +12,7 @@
 #     (`timing: resolve … attest … publish …, total …`), so the overhead is
 #     the attest phase against the rest of the whole run's wall time.
 #     Target: ≤ 10 %. A warm build finds what reading each layer back found
-#     in the cache (only the blobs are hashed); the "no layer read cached"
+#     in the cache; the "no layer read cached"
 #     rows delete those records (`records/layer-scan`) first, so the attest
 #     phase decompresses every layer, the worst case (a changed package
 #     only re-reads its own layer).
@@ -120,7 +120,7 @@ rss_mb=$(/usr/bin/time -v "$BIN" sbom "rootfs:$ROOTFS" 2>&1 >/dev/null \
   echo "| \`sbom rootfs:\` CycloneDX, ${pkgs} packages | ${cdx_ms} ms | | ≤ 200 ms |"
   echo "| peak RSS, \`sbom rootfs:\` | ${rss_mb} MB | | |"
   echo
-  echo "Builds are medians of ${RUNS} warm builds of examples/python.yaml (${py_pkgs} packages) into a fresh layout; the attest phase is timed by the build itself (\`--verbose\` prints \`timing:\` per phase) and its share is attest / (whole run − attest). A warm build reuses what reading each layer found (cached under the layer's digest; every blob is still hashed); the \"no layer read cached\" rows measure the attest phase when it decompresses every layer again, the worst case. The root file system is mmdebstrap \`--variant=standard --include=build-essential\` of bookworm; the SBOM was checked to list exactly dpkg-query's packages and versions. dpkg-query only prints names and versions: it is the floor, not a peer that writes an SBOM."
+  echo "Builds are medians of ${RUNS} warm builds of examples/python.yaml (${py_pkgs} packages) into a fresh layout; the attest phase is timed by the build itself (\`--verbose\` prints \`timing:\` per phase) and its share is attest / (whole run − attest). A warm build reuses what reading each layer found (cached under the layer's digest; the layers the build has just written and hashed are not hashed again); the \"no layer read cached\" rows measure the attest phase when it decompresses every layer again, the worst case. The root file system is mmdebstrap \`--variant=standard --include=build-essential\` of bookworm; the SBOM was checked to list exactly dpkg-query's packages and versions. dpkg-query only prints names and versions: it is the floor, not a peer that writes an SBOM."
   echo
 } >"$RESULTS"
 cat "$RESULTS"
