@@ -263,6 +263,15 @@ impl Cache {
         if let Some(parent) = path.parent() {
             create_dir_all(parent)?;
         }
+        // Blobs are content, not secrets: image layouts hard-link them, and
+        // an image root builds must be readable by others (tempfile makes
+        // its files 0600).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o644))
+                .map_err(|e| io_error("set the mode of", tmp.path(), e))?;
+        }
         tmp.persist(&path)
             .map_err(|e| io_error("rename a temporary file to", &path, e.error))?;
         Ok((actual, path))
@@ -451,6 +460,12 @@ mod tests {
         let (sha, path) = cache.put(Some(HELLO_SHA), Some(5), &b"hello"[..]).unwrap();
         assert_eq!(sha, HELLO_SHA);
         assert_eq!(fs::read(&path).unwrap(), b"hello");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Readable by all: image layouts hard-link cache blobs.
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
         assert_eq!(path, cache.root().join("blobs/sha256/2c").join(HELLO_SHA));
         assert_eq!(cache.get(HELLO_SHA).unwrap(), Some(path));
         assert_eq!(cache.read(HELLO_SHA).unwrap().unwrap(), b"hello");
