@@ -12,25 +12,13 @@ use crate::{Error, FileRecord, PackageRecord, SbomInput};
 const HOME: &str = env!("CARGO_PKG_REPOSITORY");
 
 /// `created` as RFC 3339 UTC (`2024-01-31T12:00:00Z`).
-pub(crate) fn rfc3339(epoch: u64) -> String {
-    let days = epoch / 86_400;
-    let secs = epoch % 86_400;
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+pub(crate) fn rfc3339(secs: u64) -> String {
+    // RFC 3339 has four-digit years: later instants are clamped to its end.
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A name-based (version 5) UUID in the URL namespace, as RFC 9562 defines.
