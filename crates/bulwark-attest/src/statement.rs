@@ -214,16 +214,8 @@ pub(crate) fn bare_hex(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
-/// Formats seconds since the Unix epoch as RFC 3339 UTC
-/// (`1970-01-01T00:00:00Z`).
-pub(crate) fn rfc3339(secs: u64) -> String {
-    // RFC 3339 has four-digit years: later instants are clamped to its end.
-    let t = i64::try_from(secs)
-        .ok()
-        .and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .unwrap_or(jiff::Timestamp::MAX);
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+/// RFC 3339 UTC, the same form as the image config's `created`.
+pub(crate) use bulwark_emit::rfc3339;
 
 #[cfg(test)]
 mod tests {

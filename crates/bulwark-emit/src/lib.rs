@@ -43,6 +43,7 @@ pub use json::{
 };
 pub use layer::{compress_layer, Compression, LayerBlob, GZIP_LEVEL, ZSTD_LEVEL};
 pub use platform::platform_for_debian_arch;
+pub use time::rfc3339;
 
 /// Where [`write()`] puts images.
 #[derive(Clone, Debug, PartialEq, Eq)]

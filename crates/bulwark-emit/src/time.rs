@@ -2,7 +2,7 @@
 
 /// Formats seconds since the Unix epoch as an RFC 3339 UTC timestamp
 /// (`1970-01-01T00:00:00Z`).
-pub(crate) fn rfc3339(secs: u64) -> String {
+pub fn rfc3339(secs: u64) -> String {
     // RFC 3339 has four-digit years: later instants are clamped to its end.
     let t = i64::try_from(secs)
         .ok()
