@@ -20,6 +20,8 @@ pub(crate) trait Blobs: Send + Sync {
     fn exists(&self, name: &str) -> bool;
     /// How to name `name` in messages.
     fn describe(&self, name: &str) -> String;
+    /// The size of `name` in bytes, if it exists.
+    fn size(&self, name: &str) -> Option<u64>;
 }
 
 /// Files of a directory.
@@ -44,6 +46,12 @@ impl Blobs for DirBlobs {
 
     fn exists(&self, name: &str) -> bool {
         self.root.join(name).is_file()
+    }
+
+    fn size(&self, name: &str) -> Option<u64> {
+        std::fs::metadata(self.root.join(name))
+            .ok()
+            .map(|m| m.len())
     }
 
     fn describe(&self, name: &str) -> String {
@@ -127,6 +135,10 @@ impl Blobs for ArchiveBlobs {
 
     fn exists(&self, name: &str) -> bool {
         self.members.contains_key(name)
+    }
+
+    fn size(&self, name: &str) -> Option<u64> {
+        self.members.get(name).map(|&(_, size)| size)
     }
 
     fn describe(&self, name: &str) -> String {

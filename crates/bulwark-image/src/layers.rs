@@ -26,6 +26,9 @@ const CACHE_FORMAT: &str = "bulwark-layer-scan-v1";
 /// in memory.
 const INLINE_MAX: u64 = 1 << 20;
 
+/// The buffer between a layer's decompressor and its tar reader.
+const PLAIN_BUFFER: usize = 1 << 17;
+
 /// One layer of an image, and how to check it.
 #[derive(Clone, Debug)]
 pub(crate) struct LayerRef {
@@ -319,7 +322,8 @@ impl FileSource for LayerFs {
 /// Files of one layer by offset: (path, size).
 type Offsets<'a> = BTreeMap<u64, Vec<(&'a str, u64)>>;
 
-/// Scans every layer, on as many threads as there are cores.
+/// Scans every layer, on as many threads as there are cores, largest
+/// first, so that no thread is left with a big layer at the end.
 fn scan_all(
     blobs: &dyn Blobs,
     layers: &[LayerRef],
@@ -331,18 +335,19 @@ fn scan_all(
         .max(1);
     let results: Vec<Mutex<Option<Result<LayerScan, Error>>>> =
         layers.iter().map(|_| Mutex::new(None)).collect();
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(blobs.size(&layers[i].name).unwrap_or(0)));
     let next = AtomicUsize::new(0);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(layer) = layers.get(i) else {
-            break;
-        };
-        let result = match cache {
-            Some(cache) => scan_layer_cached(blobs, layer, i, cache),
-            None => scan_layer(blobs, layer, i),
-        };
-        if let Ok(mut slot) = results[i].lock() {
-            *slot = Some(result);
+    let work = || {
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let layer = &layers[i];
+            let result = match cache {
+                Some(cache) => scan_layer_cached(blobs, layer, i, cache),
+                None => scan_layer(blobs, layer, i),
+            };
+            if let Ok(mut slot) = results[i].lock() {
+                *slot = Some(result);
+            }
         }
     };
     if threads == 1 {
@@ -379,11 +384,16 @@ fn scan_layer(blobs: &dyn Blobs, layer: &LayerRef, index: usize) -> Result<Layer
     let raw = BufReader::with_capacity(1 << 17, Hashing::new(raw, stored.is_some()));
     let result = (|| {
         let mut decoder = Decoder::new(raw)?;
-        let mut plain = Hashing::new(&mut decoder, uncompressed.is_some());
+        // Decompressing into a large buffer keeps the inflater on its fast
+        // path; tar's 512-byte header reads are then copies.
+        let mut plain = BufReader::with_capacity(
+            PLAIN_BUFFER,
+            Hashing::new(&mut decoder, uncompressed.is_some()),
+        );
         let scan = read_tar(&mut plain, index)?;
         // Read to the end, so that trailers are checked and hashed.
         io::copy(&mut plain, &mut io::sink())?;
-        let plain_hex = plain.finish();
+        let plain_hex = plain.into_inner().finish();
         let mut raw = decoder.into_inner();
         io::copy(&mut raw, &mut io::sink())?;
         let stored_hex = raw.into_inner().finish();
