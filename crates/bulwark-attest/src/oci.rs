@@ -400,6 +400,9 @@ fn merge_into(source: &Layout, dest: &Layout, added: &mut Vec<PathBuf>) -> Resul
 
     let staged = source.read_index()?;
     let mut index = dest.read_index()?;
+    // Referrers indexes that merging replaces; removed once the new
+    // index.json is written, unless it still lists them.
+    let mut replaced: Vec<String> = Vec::new();
     for descriptor in staged.manifests {
         let Some(tag) = descriptor.annotations.get(ANNOTATION_REF_NAME).cloned() else {
             let listed = |d: &Descriptor| {
@@ -412,9 +415,13 @@ fn merge_into(source: &Layout, dest: &Layout, added: &mut Vec<PathBuf>) -> Resul
         };
         let entry = if is_referrers_tag(&tag) && descriptor.media_type == MEDIA_TYPE_INDEX {
             let mut referrers = match tagged(&index, &tag) {
-                Some(existing) => dest.read_json::<Index>(existing)?.manifests,
+                Some(existing) => {
+                    replaced.push(existing.digest.clone());
+                    dest.read_json::<Index>(existing)?.manifests
+                }
                 None => Vec::new(),
             };
+            replaced.push(descriptor.digest.clone());
             for d in dest.read_json::<Index>(&descriptor)?.manifests {
                 if !referrers.iter().any(|r| r.digest == d.digest) {
                     referrers.push(d);
@@ -443,7 +450,17 @@ fn merge_into(source: &Layout, dest: &Layout, added: &mut Vec<PathBuf>) -> Resul
     if index.media_type.is_none() {
         index.media_type = Some(MEDIA_TYPE_INDEX.to_owned());
     }
-    dest.write_index(&index)
+    dest.write_index(&index)?;
+    // Only index.json points at a referrers index: one it no longer lists
+    // is garbage. Best effort: the layout is already complete.
+    for digest in replaced {
+        if !index.manifests.iter().any(|d| d.digest == digest) {
+            if let Ok(path) = dest.blob_path(&digest) {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Moves a blob file by renaming it, or by copying it through a temporary

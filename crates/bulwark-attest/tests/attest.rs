@@ -803,6 +803,42 @@ fn blob_names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Blobs of the layout at `dir` that nothing reachable from its
+/// `index.json` names (through indexes, manifests, configs and layers).
+fn unreferenced_blobs(dir: &Path) -> Vec<String> {
+    let read = |hex: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap_or(Value::Null)
+    };
+    let mut reachable = std::collections::BTreeSet::new();
+    let mut queue =
+        vec![
+            serde_json::from_slice::<Value>(&std::fs::read(dir.join("index.json")).unwrap())
+                .unwrap(),
+        ];
+    while let Some(doc) = queue.pop() {
+        let mut named: Vec<&Value> = Vec::new();
+        for key in ["manifests", "layers"] {
+            named.extend(doc[key].as_array().into_iter().flatten());
+        }
+        named.extend(doc.get("config"));
+        for descriptor in named {
+            let hex = descriptor["digest"].as_str().unwrap()[7..].to_owned();
+            if reachable.insert(hex.clone())
+                && descriptor["mediaType"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("manifest") || t.contains("index"))
+            {
+                queue.push(read(&hex));
+            }
+        }
+    }
+    blob_names(dir)
+        .into_iter()
+        .filter(|b| !reachable.contains(b))
+        .collect()
+}
+
 #[test]
 fn publish_moves_a_staged_layout_in_with_one_index_write() {
     let tmp = tempfile::tempdir().unwrap();
@@ -841,6 +877,8 @@ fn publish_moves_a_staged_layout_in_with_one_index_write() {
         .map(|(d, _)| d.annotations["dev.bulwark.artifact"].clone())
         .collect();
     assert_eq!(kinds, ["sbom-spdx", "sbom-cyclonedx"]);
+    // The referrers indexes that the merged one replaces are gone.
+    assert_eq!(unreferenced_blobs(&dest), Vec::<String>::new());
 
     // A failure while moving blobs (a directory where an artifact's blob
     // goes) leaves index.json byte-identical and removes what was added.
