@@ -12,10 +12,22 @@ const STATUS: &str = "/var/lib/dpkg/status";
 const STATUS_D: &str = "/var/lib/dpkg/status.d";
 const INFO: &str = "/var/lib/dpkg/info";
 
+/// The dpkg states in which a package's files are on disk: installed, or
+/// stopped between unpacking and configuring. `config-files` leaves only
+/// conffiles; `not-installed` nothing.
+const FILES_ON_DISK: &[&str] = &[
+    "installed",
+    "unpacked",
+    "half-configured",
+    "half-installed",
+    "triggers-awaited",
+    "triggers-pending",
+];
+
 /// Reads every package of the database, sorted by name then architecture.
 /// Entries whose status is `not-installed` are left out, like
-/// `dpkg-query -W` does; `config-files` and half-installed entries are kept
-/// with `installed == false`.
+/// `dpkg-query -W` does; `config-files` entries are kept with
+/// `installed == false`.
 pub(crate) fn read_packages(tree: &dyn Tree) -> Result<Vec<InstalledPackage>, Error> {
     let io_err = |path: &str| {
         let path = path.to_owned();
@@ -127,7 +139,7 @@ fn package(
         source_name: source_name.to_owned(),
         source_version: source_version.to_owned(),
         maintainer: para.get("Maintainer").map(str::to_owned),
-        installed: state == "installed",
+        installed: FILES_ON_DISK.contains(&state),
         status,
         files: Vec::new(),
         md5sums: BTreeMap::new(),

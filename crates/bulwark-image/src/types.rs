@@ -24,7 +24,10 @@ pub struct InstalledPackage {
     /// The `Status` field (`install ok installed`, `deinstall ok config-files`…);
     /// status.d stanzas without one count as installed.
     pub status: String,
-    /// Whether the package is actually installed (status `… installed`).
+    /// Whether the package's files are on disk: its state is `installed`,
+    /// or between unpacking and configuring (`unpacked`, `half-configured`,
+    /// `half-installed`, `triggers-awaited`, `triggers-pending`); not for
+    /// `config-files`.
     pub installed: bool,
     /// Files the package owns, from `info/NAME.list` or the md5sums, as
     /// absolute paths; empty when unknown.

@@ -549,6 +549,45 @@ fn skopeo_docker_archive_reads_like_the_layout() {
 }
 
 #[test]
+fn packages_between_unpacking_and_configuring_count_as_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let dpkg = root.join("var/lib/dpkg");
+    std::fs::create_dir_all(&dpkg).unwrap();
+    let states = [
+        ("install ok installed", true),
+        ("install ok unpacked", true),
+        ("install ok half-configured", true),
+        ("reinstreq ok half-installed", true),
+        ("install ok triggers-awaited", true),
+        ("install ok triggers-pending", true),
+        ("hold ok installed", true),
+        ("deinstall ok config-files", false),
+    ];
+    let status: String = states
+        .iter()
+        .enumerate()
+        .map(|(i, (status, _))| {
+            format!("Package: p{i}\nStatus: {status}\nArchitecture: amd64\nVersion: 1.0-1\n\n")
+        })
+        .collect();
+    std::fs::write(dpkg.join("status"), status).unwrap();
+    let images = open(
+        &Target::Rootfs {
+            dir: root.to_owned(),
+        },
+        None,
+    )
+    .unwrap();
+    let found: Vec<(&str, bool)> = images[0]
+        .packages
+        .iter()
+        .map(|p| (p.status.as_str(), p.installed))
+        .collect();
+    assert_eq!(found, states);
+}
+
+#[test]
 fn classic_dpkg_database() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();

@@ -58,12 +58,16 @@ pub enum Origin {
 }
 
 /// Maintainer addresses of third-party packagers whose packages carry
-/// Debian-like names (matched case-insensitively as substrings).
+/// Debian-like names (matched case-insensitively as substrings). Whole
+/// domains only where the company's own repository is the only packager
+/// there; for companies whose employees also maintain packages in Debian
+/// (Google, NVIDIA, Microsoft, Oracle, GitLab…), only the role address of
+/// the vendor's repository, so that Debian's own packages stay matched.
 const THIRD_PARTY_MAINTAINERS: &[&str] = &[
     "nginx-packaging@f5.com",
     "nginx-packaging@nginx.com",
-    "@docker.com",
-    "@microsoft.com",
+    "support@docker.com",
+    "azpycli@microsoft.com",
     "@nodesource.com",
     "@mongodb.com",
     "@elastic.co",
@@ -73,11 +77,11 @@ const THIRD_PARTY_MAINTAINERS: &[&str] = &[
     "maria-developers@lists.launchpad.net",
     "@datadoghq.com",
     "@yarnpkg.com",
-    "@nvidia.com",
-    "@gitlab.com",
+    "cudatools@nvidia.com",
+    "support@gitlab.com",
     "@influxdata.com",
-    "@google.com",
-    "@oracle.com",
+    "chromium-dev@chromium.org",
+    "mysql-build@oss.oracle.com",
     "@redis.io",
 ];
 

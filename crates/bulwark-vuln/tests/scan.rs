@@ -298,6 +298,23 @@ fn deinstall_third_party_and_kernel() {
         Some(("postgresql-16", "16.2-1.pgdg120+2")),
     );
     assert!(matches!(package_origin(&pg, None), Origin::ThirdParty(_)));
+    // Debian packages maintained under a company address stay Debian's
+    // (xsecurelock and due in bookworm); the vendors' repositories do not.
+    for (maintainer, debian) in [
+        ("Guy Badger <badger@google.com>", true),
+        ("Alex Hacker <ahacker@nvidia.com>", true),
+        ("Docker <support@docker.com>", false),
+        ("cudatools <cudatools@nvidia.com>", false),
+        ("Chrome Linux Team <chromium-dev@chromium.org>", false),
+    ] {
+        let mut p = pkg("xsecurelock", "1.8.0-1", None);
+        p.maintainer = Some(maintainer.into());
+        assert_eq!(
+            package_origin(&p, None) == Origin::Debian,
+            debian,
+            "{maintainer}"
+        );
+    }
     let docker = pkg("docker-ce", "5:24.0.7-1~debian.12~bookworm", None);
     assert!(matches!(
         package_origin(&docker, None),

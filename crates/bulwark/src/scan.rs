@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use bulwark_cli::{DbCommand, OutputFormat, ScanArgs, ScanFormat, SeverityArg};
 use bulwark_vuln::{Database, Severity};
@@ -36,6 +36,12 @@ pub fn scan(
     cache: Option<&bulwark_cache::Cache>,
     printer: &Printer,
 ) -> Result<bool> {
+    if looks_like_json(Path::new(&args.target)) {
+        bail!(
+            "`{0}` is a JSON file, not an image or a root filesystem: to scan an SBOM, write `sbom:{0}`",
+            args.target
+        );
+    }
     let path = db_path(args.db.as_deref())?;
     let db = Database::open(&path)?;
     let mut vex = Vec::new();
@@ -99,6 +105,23 @@ pub fn scan(
         None => printer.data(&text),
     }
     Ok(args.fail_on.is_some_and(|s| report.fails(severity(s))))
+}
+
+/// Whether `path` is a regular file that starts like a JSON document (an
+/// SBOM given without its `sbom:` prefix).
+fn looks_like_json(path: &Path) -> bool {
+    use std::io::Read;
+    if !path.is_file() {
+        return false;
+    }
+    let mut head = [0u8; 64];
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return false;
+    };
+    head[..n]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
 }
 
 /// Which packages came from a repository whose Release says `Origin: Debian`,

@@ -826,6 +826,12 @@ fn a_missing_or_damaged_database_is_exit_2_with_a_hint() {
         2,
         &["junk.db", "not a valid bulwark vulnerability database"],
     );
+    // An SBOM named without its `sbom:` prefix gets the hint, before the
+    // database is even looked for.
+    let sbom = cli.path("image.spdx.json");
+    fs::write(&sbom, b"\n  {\"spdxVersion\": \"SPDX-2.3\"}").unwrap();
+    let run = cli.run(&["scan", s(&sbom), "--db", s(&missing)]);
+    run.error(2, &["is a JSON file", &format!("sbom:{}", sbom.display())]);
     // A truncated import input leaves no database behind.
     let zip = cli.path("cut.zip");
     fs::write(&zip, b"PK\x03\x04truncated").unwrap();
