@@ -9,9 +9,14 @@
 //! magic     8 bytes  "BWVULNDB"
 //! version   u32      FORMAT_VERSION
 //! hlen      u32      length of the header
+//! sha256    32 bytes SHA-256 of everything after it (header and sections)
 //! header    JSON     {"info": DbInfo, "sections": [{name, first, offset, length, raw_length}]}
 //! sections  bytes    offsets are relative to the end of the header
 //! ```
+//!
+//! [`Database::open`] reads the whole file (a few MB) and checks the digest,
+//! so that a damaged file is refused instead of scanned with; the blocks are
+//! still decompressed and decoded only when needed.
 //!
 //! The sections named `release:12` are the blocks of that release's entries,
 //! sorted by source package then vulnerability id, [`RELEASE_BLOCK`] source
@@ -28,15 +33,20 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::import::{self, ImportStats, Merged, SourceInfo};
-use crate::model::{release_codename, Entry, Status, Vulnerability};
+use crate::model::{release_codename, AffectedRange, Entry, RangeEnd, Status, Vulnerability};
 use crate::{Error, Result};
 
 /// The version of the file format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"BWVULNDB";
+/// Length of the SHA-256 digest after the magic, version and header length.
+const DIGEST_LEN: usize = 32;
+/// Where the header starts.
+const HEAD_LEN: u64 = 16 + DIGEST_LEN as u64;
 
 /// What `bulwark db info` shows: where the data came from and how much
 /// there is.
@@ -191,20 +201,20 @@ struct Extent {
     raw_length: usize,
 }
 
-/// The open database file that blocks are read from on first use.
+/// The database file's bytes (checked against its digest) that blocks are
+/// decoded from on first use.
 struct Source<'a> {
     path: &'a Path,
-    file: Option<&'a std::fs::File>,
+    data: Option<&'a [u8]>,
 }
 
-impl Source<'_> {
-    fn read(&self, extent: Extent) -> std::result::Result<Vec<u8>, String> {
-        use std::os::unix::fs::FileExt;
-        let file = self.file.ok_or_else(|| "a block has no data".to_string())?;
-        let mut bytes = vec![0; extent.length];
-        file.read_exact_at(&mut bytes, extent.offset)
-            .map_err(|err| format!("cannot read a block: {err}"))?;
-        Ok(bytes)
+impl<'a> Source<'a> {
+    fn read(&self, extent: Extent) -> std::result::Result<&'a [u8], String> {
+        let data = self.data.ok_or_else(|| "a block has no data".to_string())?;
+        usize::try_from(extent.offset)
+            .ok()
+            .and_then(|start| data.get(start..start.checked_add(extent.length)?))
+            .ok_or_else(|| "a block lies beyond the end of the file".to_string())
     }
 
     fn corrupt(&self, reason: String) -> Error {
@@ -244,7 +254,7 @@ impl<T> Section<T> {
             .get_or_init(|| {
                 let extent = self.raw.ok_or_else(|| "a block has no data".to_string())?;
                 let compressed = source.read(extent)?;
-                let bytes = zstd::bulk::decompress(&compressed, extent.raw_length)
+                let bytes = zstd::bulk::decompress(compressed, extent.raw_length)
                     .map_err(|err| format!("cannot decompress a block: {err}"))?;
                 decode(bytes).ok_or_else(|| "a block is truncated or malformed".to_string())
             })
@@ -265,8 +275,8 @@ enum VulnStore {
 pub struct Database {
     info: DbInfo,
     path: PathBuf,
-    /// The file the blocks are read from; `None` after an import.
-    file: Option<std::fs::File>,
+    /// The file's bytes the blocks are read from; `None` after an import.
+    data: Option<Vec<u8>>,
     releases: BTreeMap<String, Blocks<ReleaseData>>,
     vulns: Blocks<VulnStore>,
 }
@@ -373,7 +383,7 @@ impl Database {
         let db = Database {
             info,
             path: PathBuf::from("(imported)"),
-            file: None,
+            data: None,
             releases: releases
                 .into_iter()
                 .map(|(k, v)| (k, Blocks::single(v)))
@@ -383,8 +393,8 @@ impl Database {
         (db, stats)
     }
 
-    /// Opens the database at `path`, reading only its header; sections are
-    /// decoded when first needed.
+    /// Opens the database at `path`: reads it, checks its digest and
+    /// header; sections are decoded when first needed.
     pub fn open(path: &Path) -> Result<Database> {
         use std::io::Read;
         let io_err = |source| Error::Io {
@@ -400,13 +410,12 @@ impl Database {
             }
             Err(source) => return Err(io_err(source)),
         };
-        let size = file.metadata().map_err(io_err)?.len();
         let corrupt = |reason: &str| Error::Corrupt {
             path: path.to_path_buf(),
             reason: reason.to_string(),
         };
         let mut start = [0u8; 16];
-        if size < 16 || file.read_exact(&mut start).is_err() || &start[..8] != MAGIC {
+        if file.read_exact(&mut start).is_err() || &start[..8] != MAGIC {
             return Err(corrupt("no `BWVULNDB` magic at the start"));
         }
         let version = u32::from_le_bytes([start[8], start[9], start[10], start[11]]);
@@ -417,14 +426,38 @@ impl Database {
                 expected: FORMAT_VERSION,
             });
         }
+        let size = file.metadata().map_err(io_err)?.len();
+        let damaged = || corrupt("it is damaged (checksum mismatch): re-import it");
+        let mut digest = [0u8; DIGEST_LEN];
+        if file.read_exact(&mut digest).is_err() {
+            return Err(damaged());
+        }
+        // Read and hash in chunks, each hashed while still in the cache.
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        data.extend_from_slice(&start);
+        data.extend_from_slice(&digest);
+        let mut hasher = Sha256::new();
+        loop {
+            let at = data.len();
+            let n = (&mut file)
+                .take(1 << 18)
+                .read_to_end(&mut data)
+                .map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&data[at..]);
+        }
+        if hasher.finalize().as_slice() != digest {
+            return Err(damaged());
+        }
         let hlen = u32::from_le_bytes([start[12], start[13], start[14], start[15]]);
-        let body = 16 + u64::from(hlen);
+        let body = HEAD_LEN + u64::from(hlen);
+        let size = data.len() as u64;
         if body > size {
             return Err(corrupt("the header is truncated"));
         }
-        let mut header = vec![0; hlen as usize];
-        file.read_exact(&mut header).map_err(io_err)?;
-        let header: FileHeader = serde_json::from_slice(&header)
+        let header: FileHeader = serde_json::from_slice(&data[HEAD_LEN as usize..body as usize])
             .map_err(|err| corrupt(&format!("the header is not valid: {err}")))?;
         let mut releases: BTreeMap<String, Blocks<ReleaseData>> = BTreeMap::new();
         let mut vulns: Blocks<VulnStore> = Blocks(Vec::new());
@@ -468,7 +501,7 @@ impl Database {
         Ok(Database {
             info: header.info,
             path: path.to_path_buf(),
-            file: Some(file),
+            data: Some(data),
             releases,
             vulns,
         })
@@ -551,8 +584,11 @@ impl Database {
             sections,
         })
         .map_err(|err| write_err(std::io::Error::other(err)))?;
+        // Like any file a program creates: 0666 less the umask (tempfile's
+        // own default is 0600, which would hide a shared database).
         let mut tmp = tempfile::Builder::new()
             .prefix(".vuln.db.")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)
             .map_err(write_err)?;
         let file = tmp.as_file_mut();
@@ -561,6 +597,11 @@ impl Database {
             .map_err(write_err)?;
         file.write_all(&(header.len() as u32).to_le_bytes())
             .map_err(write_err)?;
+        let digest = Sha256::new()
+            .chain_update(&header)
+            .chain_update(&body)
+            .finalize();
+        file.write_all(&digest).map_err(write_err)?;
         file.write_all(&header).map_err(write_err)?;
         file.write_all(&body).map_err(write_err)?;
         file.sync_all().map_err(write_err)?;
@@ -604,7 +645,7 @@ impl Database {
     fn source(&self) -> Source<'_> {
         Source {
             path: &self.path,
-            file: self.file.as_ref(),
+            data: self.data.as_deref(),
         }
     }
 
@@ -612,7 +653,7 @@ impl Database {
     fn copy<'a>(&self, first: &'a str, raw: Extent) -> Result<Job<'a>> {
         let source = self.source();
         let bytes = source.read(raw).map_err(|reason| source.corrupt(reason))?;
-        Ok(Job::Copy(first, bytes, raw.raw_length))
+        Ok(Job::Copy(first, bytes.to_vec(), raw.raw_length))
     }
 
     fn vulnerability_block<'a>(&self, section: &'a Section<VulnStore>) -> Result<&'a VulnStore> {
@@ -809,6 +850,21 @@ fn encode_release(data: &[(&String, &Vec<Entry>)]) -> Vec<u8> {
             for adv in &e.advisories {
                 enc.str(adv);
             }
+            enc.varint(e.ranges.len() as u64);
+            for range in &e.ranges {
+                enc.opt(range.introduced.as_deref());
+                match &range.end {
+                    RangeEnd::Open => enc.0.push(0),
+                    RangeEnd::Fixed(v) => {
+                        enc.0.push(1);
+                        enc.str(v);
+                    }
+                    RangeEnd::LastAffected(v) => {
+                        enc.0.push(2);
+                        enc.str(v);
+                    }
+                }
+            }
         }
     }
     enc.0
@@ -834,6 +890,18 @@ fn decode_release(bytes: &[u8]) -> Option<ReleaseData> {
             for _ in 0..n_adv {
                 advisories.push(dec.str()?.to_string());
             }
+            let n_ranges = dec.varint()? as usize;
+            let mut ranges = Vec::with_capacity(n_ranges.min(64));
+            for _ in 0..n_ranges {
+                let introduced = dec.opt()?;
+                let end = match dec.u8()? {
+                    0 => RangeEnd::Open,
+                    1 => RangeEnd::Fixed(dec.str()?.to_string()),
+                    2 => RangeEnd::LastAffected(dec.str()?.to_string()),
+                    _ => return None,
+                };
+                ranges.push(AffectedRange { introduced, end });
+            }
             entries.push(Entry {
                 vulnerability,
                 status,
@@ -843,6 +911,7 @@ fn decode_release(bytes: &[u8]) -> Option<ReleaseData> {
                 nodsa_reason,
                 next_point_update,
                 advisories,
+                ranges,
             });
         }
         data.insert(package, entries);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::cmp_modified;
-use crate::model::{release_key, Entry, Status, Vulnerability};
+use crate::model::{release_key, AffectedRange, Entry, RangeEnd, Status, Vulnerability};
 use crate::{Error, Result};
 
 /// Where one input of an import came from.
@@ -76,7 +76,12 @@ struct Record {
 struct Affected {
     release: String,
     package: String,
+    /// The highest `fixed` event (what an advisory's entry keeps).
     fixed: Option<String>,
+    /// What the ranges say, as an entry's status, fixed version and ranges.
+    status: Status,
+    fixed_version: Option<String>,
+    ranges: Vec<AffectedRange>,
     urgency: Option<String>,
 }
 
@@ -178,12 +183,141 @@ struct OsvRange<'a> {
     events: Vec<OsvEvent<'a>>,
 }
 
-/// A range event; only `fixed` matters (`introduced` is always `0` in
-/// Debian's data).
+/// A range event: `introduced`, `fixed` or `last_affected` (`limit` is
+/// for `GIT` ranges and ignored).
 #[derive(Deserialize)]
 struct OsvEvent<'a> {
     #[serde(default, borrow)]
+    introduced: Option<Str<'a>>,
+    #[serde(default, borrow)]
     fixed: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    last_affected: Option<Str<'a>>,
+}
+
+/// The kinds of range events, in the order that events of one version are
+/// applied.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EventKind {
+    Introduced,
+    Fixed,
+    LastAffected,
+}
+
+/// The affected intervals of one OSV `ECOSYSTEM` range with OSV's
+/// semantics: the events sorted by version (`introduced: "0"` first), an
+/// `introduced` opens an interval, a `fixed` closes it before its version,
+/// a `last_affected` after it; an interval still open at the end has no
+/// end. A range without any `introduced` event is read as starting with
+/// `introduced: "0"`. Intervals that hold no version are dropped, as is
+/// `introduced: "0"` with Debian's `fixed: "0"` (never affected).
+fn range_intervals(events: &[OsvEvent<'_>]) -> Vec<AffectedRange> {
+    // (version, kind); `None` is the `introduced: "0"` that precedes all.
+    let mut sorted: Vec<(Option<&str>, EventKind)> = Vec::new();
+    for event in events {
+        if let Some(v) = event.introduced.as_deref() {
+            let v = v.trim();
+            sorted.push(((v != "0").then_some(v), EventKind::Introduced));
+        }
+        if let Some(v) = event.fixed.as_deref() {
+            sorted.push((Some(v.trim()), EventKind::Fixed));
+        }
+        if let Some(v) = event.last_affected.as_deref() {
+            sorted.push((Some(v.trim()), EventKind::LastAffected));
+        }
+    }
+    if !sorted.iter().any(|(_, k)| *k == EventKind::Introduced) {
+        sorted.push((None, EventKind::Introduced));
+    }
+    sorted.sort_by(|(va, ka), (vb, kb)| {
+        let by_version = match (va, vb) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(a), Some(b)) => bulwark_deb::version::compare(a, b),
+        };
+        by_version.then(ka.cmp(kb))
+    });
+    let mut out = Vec::new();
+    let mut start: Option<Option<&str>> = None;
+    for (version, kind) in sorted {
+        match (kind, version) {
+            (EventKind::Introduced, _) => {
+                if start.is_none() {
+                    start = Some(version);
+                }
+            }
+            (EventKind::Fixed, Some(v)) => {
+                if let Some(from) = start.take() {
+                    // From the beginning, only Debian's `fixed: "0"` is empty:
+                    // `0~20200229-1` is a real version below `0`.
+                    let empty = match from {
+                        None => v == "0",
+                        Some(from) => bulwark_deb::version::compare(v, from).is_le(),
+                    };
+                    if !empty {
+                        out.push(AffectedRange {
+                            introduced: from.map(str::to_string),
+                            end: RangeEnd::Fixed(v.to_string()),
+                        });
+                    }
+                }
+            }
+            (EventKind::LastAffected, Some(v)) => {
+                if let Some(from) = start.take() {
+                    let empty = from.is_some_and(|f| bulwark_deb::version::compare(v, f).is_lt());
+                    if !empty {
+                        out.push(AffectedRange {
+                            introduced: from.map(str::to_string),
+                            end: RangeEnd::LastAffected(v.to_string()),
+                        });
+                    }
+                }
+            }
+            (_, None) => {}
+        }
+    }
+    if let Some(from) = start {
+        out.push(AffectedRange {
+            introduced: from.map(str::to_string),
+            end: RangeEnd::Open,
+        });
+    }
+    out
+}
+
+/// An entry's status, fixed version and ranges from the intervals of all
+/// of an `affected` entry's ranges. Intervals that start at the beginning
+/// and end with a fix or not at all need no ranges (the entry is open, or
+/// resolved in the highest fix, as every version below it is affected);
+/// others keep them.
+fn summarise(intervals: Vec<AffectedRange>) -> (Status, Option<String>, Vec<AffectedRange>) {
+    if intervals.is_empty() {
+        return (Status::NotAffected, None, Vec::new());
+    }
+    let highest_fix = intervals
+        .iter()
+        .filter_map(|r| match &r.end {
+            RangeEnd::Fixed(f) => Some(f.as_str()),
+            _ => None,
+        })
+        .max_by(|a, b| bulwark_deb::version::compare(a, b))
+        .map(str::to_string);
+    let unfixed = intervals
+        .iter()
+        .any(|r| !matches!(r.end, RangeEnd::Fixed(_)));
+    let from_start = intervals.iter().all(|r| r.introduced.is_none());
+    if from_start && intervals.iter().any(|r| r.end == RangeEnd::Open) {
+        return (Status::Open, None, Vec::new());
+    }
+    if from_start && !unfixed {
+        return (Status::Resolved, highest_fix, Vec::new());
+    }
+    if unfixed {
+        (Status::Open, None, intervals)
+    } else {
+        (Status::Resolved, highest_fix, intervals)
+    }
 }
 
 #[derive(Deserialize)]
@@ -270,28 +404,53 @@ fn osv_to_record(name: &str, osv: OsvRecord) -> Parsed {
         }
         let mut fixed: Option<&str> = None;
         let mut has_range = false;
+        let mut intervals = Vec::new();
         for range in entry.ranges.iter().flatten() {
             if &*range.kind != "ECOSYSTEM" {
                 continue;
             }
             has_range = true;
             for event in &range.events {
+                for (field, version) in [
+                    ("introduced", event.introduced.as_deref()),
+                    ("fixed", event.fixed.as_deref()),
+                    ("last_affected", event.last_affected.as_deref()),
+                ] {
+                    let Some(version) = version else { continue };
+                    if field == "introduced" && version.trim() == "0" {
+                        continue;
+                    }
+                    if let Err(err) = bulwark_deb::version::Version::parse(version) {
+                        return Parsed::Skip(
+                            "malformed",
+                            Some(format!(
+                                "{name}: `{field}` of {} in {ecosystem}: {err}",
+                                pkg_name.trim()
+                            )),
+                        );
+                    }
+                }
                 if let Some(version) = event.fixed.as_deref() {
                     // Several fixes for one package and release: the highest
                     // one is the version that has them all.
                     if fixed.is_none_or(|f| bulwark_deb::version::compare(version, f).is_gt()) {
-                        fixed = Some(version);
+                        fixed = Some(version.trim());
                     }
                 }
             }
+            intervals.extend(range_intervals(&range.events));
         }
         if !has_range {
             continue;
         }
+        let (status, fixed_version, ranges) = summarise(intervals);
         affected.push(Affected {
             release: release_key(release),
             package: pkg_name.trim().to_string(),
             fixed: fixed.map(str::to_string),
+            status,
+            fixed_version,
+            ranges,
             urgency: entry
                 .ecosystem_specific
                 .as_ref()
@@ -435,12 +594,9 @@ impl Merged {
             for affected in record.affected {
                 let entry = Entry {
                     vulnerability: record.canonical.clone(),
-                    status: match affected.fixed.as_deref() {
-                        Some("0") => Status::NotAffected,
-                        Some(_) => Status::Resolved,
-                        None => Status::Open,
-                    },
-                    fixed_version: affected.fixed.filter(|f| f != "0"),
+                    status: affected.status,
+                    fixed_version: affected.fixed_version,
+                    ranges: affected.ranges,
                     urgency: affected.urgency,
                     ..Entry::default()
                 };
@@ -566,6 +722,19 @@ impl Merged {
                             continue;
                         }
                     };
+                    if let Some(fixed) = rel
+                        .fixed_version
+                        .as_deref()
+                        .filter(|f| status == Status::Resolved && !f.is_empty())
+                    {
+                        if let Err(err) = bulwark_deb::version::Version::parse(fixed) {
+                            self.stats.skip(
+                                "malformed",
+                                Some(format!("{name}: {package}/{id}/{codename}: {err}")),
+                            );
+                            continue;
+                        }
+                    }
                     used = true;
                     let slot = self
                         .entries
@@ -586,6 +755,7 @@ impl Merged {
                         nodsa_reason: rel.nodsa_reason.filter(|n| !n.is_empty()),
                         next_point_update: rel.next_point_update.unwrap_or(false),
                         advisories,
+                        ranges: Vec::new(),
                     };
                     slot.insert(id.clone(), (entry, RANK_TRACKER, String::new()));
                 }
@@ -749,6 +919,16 @@ impl Merged {
                 }
             }
         };
+        if self.stats.records == before {
+            // Importing nothing would replace a good database with an empty one.
+            return Err(Error::Io {
+                path: PathBuf::from(location),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "it holds no vulnerability records",
+                ),
+            });
+        }
         self.sources.push(SourceInfo {
             location: location.to_string(),
             kind: kind.to_string(),

@@ -38,7 +38,8 @@ pub use cvss::{base_score as cvss_v3_base_score, CvssV3};
 pub use db::{default_path, Database, DbInfo, ReleaseCounts, FORMAT_VERSION, STALE_AFTER_DAYS};
 pub use import::{ImportStats, SourceInfo};
 pub use model::{
-    release_codename, release_key, Entry, ParseSeverityError, Severity, Status, Vulnerability,
+    release_codename, release_key, AffectedRange, Entry, ParseSeverityError, RangeEnd, Severity,
+    Status, Vulnerability,
 };
 pub use output::{render_table, to_json, to_openvex, to_sarif};
 pub use purl::{os_from_purls, packages_from_purls, packages_from_sbom};

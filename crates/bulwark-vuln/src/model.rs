@@ -1,8 +1,11 @@
 //! The vulnerability model: what the database knows per (release, source
 //! package, vulnerability), and the severity scale.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+
+use bulwark_deb::version::compare;
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +84,120 @@ pub struct Entry {
     pub next_point_update: bool,
     /// The DSA/DLA/DTSA ids whose update fixes this in this release, sorted.
     pub advisories: Vec<String>,
+    /// The affected version intervals, when they are more than "every
+    /// version below [`Entry::fixed_version`]" (an OSV range with an
+    /// `introduced` above `0`, a `last_affected`, or several intervals).
+    /// Empty otherwise: then [`Entry::status`] and [`Entry::fixed_version`]
+    /// alone decide. When not empty, `status` and `fixed_version` summarise
+    /// them (`open` when some interval has no fix, else `resolved` with the
+    /// highest fix); [`Entry::for_version`] gives what applies to a version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<AffectedRange>,
+}
+
+impl Entry {
+    /// Whether source version `version` is affected (see [`Entry::for_version`]).
+    pub fn affects(&self, version: &str) -> bool {
+        self.for_version(version).is_some()
+    }
+
+    /// This entry as it applies to source version `version`, or `None` when
+    /// that version is not affected.
+    ///
+    /// Without [`Entry::ranges`]: `not-affected` never applies, `open` and
+    /// `undetermined` always do, `resolved` while `version` is lower than
+    /// the fixed version (a resolved entry without a fixed version never
+    /// applies). With ranges: the version is affected when an interval
+    /// holds it; the entry returned is `resolved` with that interval's fix,
+    /// or `open` without a fixed version when the interval has no fix (it
+    /// ends with `last_affected`, or not at all).
+    pub fn for_version(&self, version: &str) -> Option<Cow<'_, Entry>> {
+        if self.ranges.is_empty() {
+            let affected = match self.status {
+                Status::NotAffected => false,
+                Status::Open | Status::Undetermined => true,
+                Status::Resolved => self
+                    .fixed_version
+                    .as_deref()
+                    .is_some_and(|fixed| compare(version, fixed).is_lt()),
+            };
+            return affected.then_some(Cow::Borrowed(self));
+        }
+        if self.status == Status::NotAffected {
+            return None;
+        }
+        let mut hit = false;
+        let mut unfixed = false;
+        let mut fix: Option<&str> = None;
+        for range in self.ranges.iter().filter(|r| r.contains(version)) {
+            hit = true;
+            match &range.end {
+                RangeEnd::Fixed(f) => {
+                    if fix.is_none_or(|old| compare(f, old).is_gt()) {
+                        fix = Some(f);
+                    }
+                }
+                RangeEnd::Open | RangeEnd::LastAffected(_) => unfixed = true,
+            }
+        }
+        if !hit {
+            return None;
+        }
+        let (status, fixed_version) = if unfixed {
+            (Status::Open, None)
+        } else {
+            (Status::Resolved, fix)
+        };
+        if status == self.status && fixed_version == self.fixed_version.as_deref() {
+            return Some(Cow::Borrowed(self));
+        }
+        Some(Cow::Owned(Entry {
+            status,
+            fixed_version: fixed_version.map(str::to_string),
+            ..self.clone()
+        }))
+    }
+}
+
+/// One interval of affected versions, from an OSV `ECOSYSTEM` range,
+/// compared with Debian version ordering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedRange {
+    /// The first affected version; `None` from the beginning (OSV's
+    /// `introduced: "0"`).
+    pub introduced: Option<String>,
+    /// Where the interval ends.
+    pub end: RangeEnd,
+}
+
+/// How an [`AffectedRange`] ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RangeEnd {
+    /// It does not: every later version is affected, no fix is known.
+    Open,
+    /// OSV's `fixed`: the first version without the vulnerability
+    /// (excluded from the interval).
+    Fixed(String),
+    /// OSV's `last_affected`: the last affected version (included); later
+    /// versions are not affected, and no fix is known for the ones up to it.
+    LastAffected(String),
+}
+
+impl AffectedRange {
+    /// Whether `version` lies in the interval.
+    pub fn contains(&self, version: &str) -> bool {
+        if let Some(introduced) = &self.introduced {
+            if compare(version, introduced).is_lt() {
+                return false;
+            }
+        }
+        match &self.end {
+            RangeEnd::Open => true,
+            RangeEnd::Fixed(fixed) => compare(version, fixed).is_lt(),
+            RangeEnd::LastAffected(last) => compare(version, last).is_le(),
+        }
+    }
 }
 
 /// What the database knows about a vulnerability, independent of packages.

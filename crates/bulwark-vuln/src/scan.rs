@@ -21,7 +21,7 @@ use bulwark_deb::version::compare;
 use bulwark_image::{InstalledPackage, OsRelease};
 use serde::Serialize;
 
-use crate::model::{release_codename, release_key, Entry, Severity, Status};
+use crate::model::{release_codename, release_key, Severity, Status};
 use crate::vex::VexStatement;
 use crate::{Database, Result};
 
@@ -406,9 +406,9 @@ pub fn scan(
         let kernel = pkg.source_name == "linux";
         let mut findings = Vec::new();
         for entry in db.entries(release, &pkg.source_name)? {
-            if !affects(entry, &pkg.source_version) {
+            let Some(entry) = entry.for_version(&pkg.source_version) else {
                 continue;
-            }
+            };
             if options.ignore_unfixed && entry.fixed_version.is_none() {
                 continue;
             }
@@ -484,19 +484,6 @@ pub fn scan(
             .or_default() += 1;
     }
     Ok(report)
-}
-
-/// Whether `entry` makes source version `installed` vulnerable.
-fn affects(entry: &Entry, installed: &str) -> bool {
-    match entry.status {
-        Status::NotAffected => false,
-        Status::Open | Status::Undetermined => true,
-        Status::Resolved => match &entry.fixed_version {
-            Some(fixed) => compare(installed, fixed).is_lt(),
-            // Resolved without a version: nothing to compare, so not affected.
-            None => false,
-        },
-    }
 }
 
 /// Whether a statement's products cover `pkg`: no products covers every

@@ -297,6 +297,14 @@ fn db_import_and_info_in_both_formats_and_malformed_records_are_counted() {
         "{run:#?}"
     );
     assert!(run.stderr.contains("Skipped 1 malformed"), "{run:#?}");
+    // The database is created like any file (0666 less the umask), not 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let plain = cli.path("plain");
+        fs::write(&plain, b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&db), mode(&plain));
+    }
     let warning = run
         .stderr
         .lines()
