@@ -328,6 +328,15 @@ impl Database {
             url: url.to_string(),
             source: Box::new(source),
         };
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(Error::Feed {
+                url: url.to_string(),
+                reason: "only http:// and https:// URLs are downloaded; import a local file \
+                         with `bulwark db import PATH`"
+                    .to_string(),
+            });
+        }
         let dir = tempfile::tempdir().map_err(|source| Error::Io {
             path: std::env::temp_dir(),
             source,
@@ -345,10 +354,15 @@ impl Database {
             }
         })?;
         drop(out);
-        Ok(Database::from_merged(import::import(&[(
-            file,
-            url.to_string(),
-        )])?))
+        let merged = import::import(&[(file.clone(), url.to_string())]).map_err(|err| {
+            // The temporary file means nothing to the user; the URL does.
+            let named = format!("`{}`", file.display());
+            Error::Feed {
+                url: url.to_string(),
+                reason: err.to_string().replace(&named, "the download"),
+            }
+        })?;
+        Ok(Database::from_merged(merged))
     }
 
     fn from_merged(merged: Merged) -> (Database, ImportStats) {
@@ -607,6 +621,11 @@ impl Database {
         file.sync_all().map_err(write_err)?;
         tmp.persist(path).map_err(|err| write_err(err.error))?;
         Ok(())
+    }
+
+    /// When the database file was written, for a database opened from one.
+    pub fn written(&self) -> Option<std::time::SystemTime> {
+        std::fs::metadata(&self.path).ok()?.modified().ok()
     }
 
     /// Format version, sources, newest `modified` and counts per release.

@@ -149,6 +149,14 @@ pub enum Error {
         /// The cause.
         source: Box<ureq::Error>,
     },
+    /// A downloaded feed is not usable, or the URL cannot be downloaded.
+    #[error("`{url}`: {reason}")]
+    Feed {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No default database path can be derived.
     #[error("cannot find a default database path: set `BULWARK_DB`, `XDG_CACHE_HOME` or `HOME`")]
     NoDefaultPath,

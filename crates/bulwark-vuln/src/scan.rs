@@ -330,13 +330,27 @@ pub fn scan(
             None
         }
     };
-    if let Some(days) = options.now.and_then(|now| info.age_days(now)) {
-        if days > crate::STALE_AFTER_DAYS {
-            warnings.push(format!(
-                "the vulnerability database is {days} days old (newest record {}): \
-                 run `bulwark db update --url URL` or `bulwark db import` with a newer feed",
+    if let Some(now) = options.now {
+        let update = "run `bulwark db update --url URL` or `bulwark db import` with a newer feed";
+        match info.age_days(now) {
+            Some(days) if days > crate::STALE_AFTER_DAYS => warnings.push(format!(
+                "the vulnerability database is {days} days old (newest record {}): {update}",
                 info.newest_modified.as_deref().unwrap_or("unknown")
-            ));
+            )),
+            Some(_) => {}
+            // No record says when it changed (the Security Tracker's JSON
+            // has no dates): the file's age is what is known.
+            None => {
+                let written = db
+                    .written()
+                    .and_then(|w| now.duration_since(w).ok())
+                    .map(|age| age.as_secs() / 86_400);
+                if let Some(days) = written.filter(|&d| d > crate::STALE_AFTER_DAYS) {
+                    warnings.push(format!(
+                        "the vulnerability database was written {days} days ago and its records carry no dates: {update}"
+                    ));
+                }
+            }
         }
     }
     if let Some(release) = &release {

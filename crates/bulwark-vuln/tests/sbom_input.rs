@@ -38,15 +38,6 @@ fn source<'a>(packages: &'a [InstalledPackage], name: &str) -> (&'a str, &'a str
     )
 }
 
-fn ids(report: &Report, package: &str) -> Vec<String> {
-    report
-        .packages
-        .iter()
-        .filter(|p| p.name == package)
-        .flat_map(|p| p.findings.iter().map(|f| f.id.clone()))
-        .collect()
-}
-
 fn scan_sbom(db: &Database, file: &Path) -> (Report, Option<OsRelease>) {
     let (packages, os) = packages_from_sbom(file).unwrap();
     let report = scan(db, &packages, os.as_ref(), &ScanOptions::default()).unwrap();
@@ -201,44 +192,64 @@ fn ubuntu_sbom_is_ubuntu_not_a_debian_release() {
 
 #[test]
 fn distro_qualifier_forms() {
-    let os = |purl: &str| {
+    // (PURL, ID, VERSION_ID, VERSION_CODENAME); a `distro=` naming another
+    // system than the namespace is believed.
+    for (purl, id, version_id, codename) in [
+        (
+            "pkg:deb/debian/libc6@2.36-9?distro=debian-12",
+            "debian",
+            Some("12"),
+            None,
+        ),
+        (
+            "pkg:deb/debian/libc6@2.36-9?distro=debian-12.4",
+            "debian",
+            Some("12.4"),
+            None,
+        ),
+        (
+            "pkg:deb/debian/libc6@2.36-9?distro=bookworm",
+            "debian",
+            None,
+            Some("bookworm"),
+        ),
+        (
+            "pkg:deb/debian/libc6@2.36-9?distro=debian-bookworm",
+            "debian",
+            None,
+            Some("bookworm"),
+        ),
+        (
+            "pkg:deb/ubuntu/libc6@2.35-0ubuntu3.6?distro=ubuntu-22.04",
+            "ubuntu",
+            Some("22.04"),
+            None,
+        ),
+        (
+            "pkg:deb/ubuntu/libc6@2.35-0ubuntu3.6?distro=jammy",
+            "ubuntu",
+            None,
+            Some("jammy"),
+        ),
+        (
+            "pkg:deb/debian/libc6@2.36-9?distro=raspbian-12",
+            "raspbian",
+            Some("12"),
+            None,
+        ),
+        ("pkg:deb/libc6@2.36-9?distro=12", "debian", Some("12"), None),
+    ] {
         let os = os_from_purls(&[purl]).unwrap();
-        (os.id, os.version_id, os.version_codename)
-    };
-    let s = |v: &str| Some(v.to_string());
-    assert_eq!(
-        os("pkg:deb/debian/libc6@2.36-9?distro=debian-12"),
-        ("debian".into(), s("12"), None)
-    );
-    assert_eq!(
-        os("pkg:deb/debian/libc6@2.36-9?distro=debian-12.4"),
-        ("debian".into(), s("12.4"), None)
-    );
-    assert_eq!(
-        os("pkg:deb/debian/libc6@2.36-9?distro=bookworm"),
-        ("debian".into(), None, s("bookworm"))
-    );
-    assert_eq!(
-        os("pkg:deb/debian/libc6@2.36-9?distro=debian-bookworm"),
-        ("debian".into(), None, s("bookworm"))
-    );
-    assert_eq!(
-        os("pkg:deb/ubuntu/libc6@2.35-0ubuntu3.6?distro=ubuntu-22.04"),
-        ("ubuntu".into(), s("22.04"), None)
-    );
-    assert_eq!(
-        os("pkg:deb/ubuntu/libc6@2.35-0ubuntu3.6?distro=jammy"),
-        ("ubuntu".into(), None, s("jammy"))
-    );
-    // A `distro=` naming another system than the namespace is believed.
-    assert_eq!(
-        os("pkg:deb/debian/libc6@2.36-9?distro=raspbian-12"),
-        ("raspbian".into(), s("12"), None)
-    );
-    assert_eq!(
-        os("pkg:deb/libc6@2.36-9?distro=12"),
-        ("debian".into(), s("12"), None)
-    );
+        assert_eq!(
+            (
+                os.id.as_str(),
+                os.version_id.as_deref(),
+                os.version_codename.as_deref()
+            ),
+            (id, version_id, codename),
+            "{purl}"
+        );
+    }
     assert!(os_from_purls(&["pkg:deb/debian/libc6@2.36-9?distro="]).is_none());
     // The release key the scan matches with.
     let bookworm = os_from_purls(&["pkg:deb/debian/libc6@2.36-9?distro=bookworm"]).unwrap();

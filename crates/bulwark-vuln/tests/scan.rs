@@ -35,15 +35,6 @@ fn scan_one(db: &Database, packages: &[bulwark_image::InstalledPackage]) -> Repo
     .unwrap()
 }
 
-fn ids(report: &Report, package: &str) -> Vec<String> {
-    report
-        .packages
-        .iter()
-        .filter(|p| p.name == package)
-        .flat_map(|p| p.findings.iter().map(|f| f.id.clone()))
-        .collect()
-}
-
 #[test]
 fn fix_with_epoch_and_advisory_merge() {
     let (_dir, db) = fixture_db();

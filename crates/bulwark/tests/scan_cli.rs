@@ -446,6 +446,22 @@ fn db_update_downloads_a_flat_zip_from_a_local_server() {
     let run = cli.run(&["db", "update", "--url", &missing, "--db", s(&db)]);
     run.error(2, &[&missing, "404"]);
     assert_eq!(fs::read(&db).unwrap(), before);
+    // A download that is no feed is named by its URL, not a temporary file.
+    let half = served.join("half.zip");
+    let whole = fs::read(served.join("all.zip")).unwrap();
+    fs::write(&half, &whole[..whole.len() / 2]).unwrap();
+    let half_url = format!("{}osv/half.zip", server.uri());
+    let run = cli.run(&["db", "update", "--url", &half_url, "--db", s(&db)]);
+    run.error(
+        2,
+        &[&format!("`{half_url}`: the download is not a readable zip")],
+    );
+    assert!(!run.stderr.contains("/tmp"), "{run:#?}");
+    // Only HTTP(S) is downloaded.
+    let file_url = format!("file://{}", served.join("all.zip").display());
+    let run = cli.run(&["db", "update", "--url", &file_url, "--db", s(&db)]);
+    run.error(2, &["only http:// and https://", "bulwark db import PATH"]);
+    assert_eq!(fs::read(&db).unwrap(), before);
 }
 
 #[test]
@@ -910,4 +926,34 @@ fn a_database_older_than_7_days_is_a_warning_in_every_format() {
     assert!(!run.stderr.contains("warning"), "{run:#?}");
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["warnings"], json!([]));
+
+    // The Security Tracker's JSON has no dates: the file's age counts.
+    let tracker = cli.path("tracker.json");
+    fs::write(
+        &tracker,
+        serde_json::to_vec(
+            &json!({"zlib": {"CVE-2023-45853": {"releases": {"bookworm": {
+                "status": "open", "urgency": "low", "repositories": {"bookworm": "1:1.2.13.dfsg-1"}
+            }}}}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dateless = cli.path("tracker.db");
+    cli.run(&["db", "import", s(&tracker), "--db", s(&dateless)])
+        .ok();
+    let scan = || cli.run(&["scan", &target, "--db", s(&dateless)]).ok();
+    assert!(!scan().stderr.contains("warning: the vulnerability"));
+    let ten_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(&dateless)
+        .unwrap()
+        .set_modified(ten_days_ago)
+        .unwrap();
+    let run = scan();
+    assert!(
+        run.stderr.contains("warning: the vulnerability database was written 10 days ago and its records carry no dates"),
+        "{run:#?}"
+    );
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use bulwark_image::{InstalledPackage, OsRelease};
+use bulwark_vuln::Report;
 use serde_json::{json, Value};
 
 /// An OSV record with one `affected` entry per (release, package, fixed).
@@ -227,4 +228,14 @@ pub fn bookworm() -> OsRelease {
         pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
         id_like: Vec::new(),
     }
+}
+
+/// The finding ids of binary package `package` in `report`.
+pub fn ids(report: &Report, package: &str) -> Vec<String> {
+    report
+        .packages
+        .iter()
+        .filter(|p| p.name == package)
+        .flat_map(|p| p.findings.iter().map(|f| f.id.clone()))
+        .collect()
 }
