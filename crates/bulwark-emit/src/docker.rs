@@ -37,6 +37,14 @@ pub(crate) fn write_docker_archive(
     created: u64,
 ) -> Result<Written, Error> {
     let (name, tag) = split_reference(reference)?;
+    // Renaming over a device or pipe would replace it, and a directory
+    // would fail only after the whole archive was written. (A symlink is
+    // replaced, as any atomic write replaces it, never its target.)
+    if let Ok(meta) = std::fs::symlink_metadata(file) {
+        if !meta.is_file() && !meta.file_type().is_symlink() {
+            return Err(Error::NotAFile(file.to_path_buf()));
+        }
+    }
     let full = format!("{name}:{tag}");
     for layer in image.layers {
         if layer.media_type != MEDIA_TYPE_LAYER_GZIP {

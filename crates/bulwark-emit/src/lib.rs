@@ -145,6 +145,9 @@ pub enum Error {
     /// The target directory exists, is not empty and has no `oci-layout`.
     #[error("`{}` exists and is not an OCI image layout (no `oci-layout` file); refusing to overwrite it", .0.display())]
     NotALayout(PathBuf),
+    /// A docker-archive destination that exists and is no regular file.
+    #[error("`{}` exists and is not a regular file (a directory, device or pipe); refusing to replace it with a docker-archive", .0.display())]
+    NotAFile(PathBuf),
     /// An existing layout's `oci-layout` or `index.json` is not valid.
     #[error("`{}` is not valid: {source}", path.display())]
     InvalidJson {

@@ -449,6 +449,49 @@ fn docker_archive_rejects_zstd_and_multi_arch() {
 }
 
 #[test]
+fn docker_archive_does_not_replace_a_directory_or_a_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gzip = layer(tmp.path(), &[("a", "a")], Compression::Gzip);
+    let dir = tmp.path().join("a-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = tmp.path().join("a-fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in [&dir, &fifo] {
+        let target = Target::DockerArchive {
+            file: path.clone(),
+            reference: "app".into(),
+        };
+        let err = write(
+            &target,
+            &[image("amd64", vec![gzip.clone()])],
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::NotAFile(_)), "{err}");
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(dir.is_dir());
+    // A regular file is replaced, as before.
+    let file = tmp.path().join("old.tar");
+    std::fs::write(&file, b"old").unwrap();
+    let target = Target::DockerArchive {
+        file: file.clone(),
+        reference: "app".into(),
+    };
+    write(&target, &[image("amd64", vec![gzip])], &BTreeMap::new()).unwrap();
+    assert_ne!(std::fs::read(&file).unwrap(), b"old");
+}
+
+#[test]
 fn zstd_layout_inspects() {
     let tmp = tempfile::tempdir().unwrap();
     let blob = layer(tmp.path(), &[("etc/motd", "zstd!\n")], Compression::Zstd);

@@ -207,10 +207,23 @@ pub(crate) fn open_layout(
                 what: blobs.describe(&blob_path(&manifest.config.digest).unwrap_or_default()),
                 source,
             })?;
-        let actual = listed
-            .as_ref()
-            .map(Platform::from_json)
-            .or_else(|| Platform::from_config(&config));
+        let in_config = Platform::from_config(&config);
+        let actual = listed.as_ref().map(Platform::from_json);
+        // An index entry is not signed with the image: what it says must
+        // be what the (digest-checked) config says, or an image of one
+        // platform could be passed off as another's.
+        if let (Some(listed), Some(config)) = (&actual, &in_config) {
+            if listed != config {
+                return Err(Error::BadImage {
+                    image: label.to_owned(),
+                    reason: format!(
+                        "the index lists manifest `{}` as {listed}, but its config says {config}",
+                        desc.digest
+                    ),
+                });
+            }
+        }
+        let actual = actual.or(in_config);
         images.push((desc, manifest, config, actual));
     }
     if images.is_empty() {

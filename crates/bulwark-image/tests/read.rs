@@ -389,6 +389,37 @@ fn platforms_are_selected_from_an_index() {
 }
 
 #[test]
+fn an_index_cannot_relabel_an_image_as_another_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("relabelled");
+    let layout = Layout::new(&dir);
+    let l = tar(&[E::File(
+        "var/lib/dpkg/status.d/only-arm64",
+        &stanza("only-arm64", "1.0", None),
+    )]);
+    // An arm64 image (its config says so), listed in the index as amd64.
+    let m = layout.image(&[(GZIP, gzip(&l), l.clone())], "arm64");
+    let listed = with(
+        m.clone(),
+        json!({"platform": {"os": "linux", "architecture": "amd64"}}),
+    );
+    let index = layout.index(vec![listed]);
+    layout.top(vec![with(
+        index,
+        json!({"annotations": {"org.opencontainers.image.ref.name": "latest"}}),
+    )]);
+    for platform in [Some("linux/amd64"), None] {
+        let err = open(&oci(&dir, None), platform).err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(m["digest"].as_str().unwrap())
+                && msg.contains("as linux/amd64, but its config says linux/arm64"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn tags_choose_among_images() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("dir:with:colons");

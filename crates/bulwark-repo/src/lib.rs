@@ -417,6 +417,12 @@ impl Context<'_> {
             .collect()
     }
 
+    /// Whether the source's `dists/SUITE/Release` can be downloaded.
+    fn publishes_release(&self, source: &Source) -> bool {
+        let url = format!("{}/dists/{}/Release", source.uri, source.suite);
+        self.transport.get_bytes(&url, INRELEASE_LIMIT).is_ok()
+    }
+
     /// Fetches (or, offline, recalls) and verifies a source's `InRelease`.
     fn fetch_release(&self, source: &Source, keyring: &Keyring) -> Result<Release, Error> {
         let repository = source.display_name();
@@ -432,7 +438,22 @@ impl Context<'_> {
             let bytes = self.cache.read(sha.trim())?.ok_or_else(not_cached)?;
             (bytes, sha.trim().to_string())
         } else {
-            let bytes = self.transport.get_bytes(&url, INRELEASE_LIMIT)?;
+            let bytes = match self.transport.get_bytes(&url, INRELEASE_LIMIT) {
+                Ok(bytes) => bytes,
+                // A repository with only `Release` (and perhaps a detached
+                // `Release.gpg`) is, for bulwark, an unsigned one.
+                Err(err) if err.not_found && self.publishes_release(source) => {
+                    return Err(Error::Untrusted {
+                        repository,
+                        source: TrustError::Unsigned(
+                            "the repository has `Release` but no `InRelease`; bulwark verifies \
+                             only clear-signed `InRelease` files"
+                                .to_string(),
+                        ),
+                    });
+                }
+                Err(err) => return Err(err.into()),
+            };
             let sha = bulwark_cache::sha256_hex(&bytes);
             (bytes, sha)
         };

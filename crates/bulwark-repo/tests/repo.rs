@@ -487,6 +487,19 @@ fn unsigned_inrelease_is_refused() {
 }
 
 #[test]
+fn a_release_without_inrelease_is_unsigned() {
+    let repo = Repo::new();
+    let text = repo.release(true, "");
+    let dist = repo.dist();
+    std::fs::write(dist.join("Release"), text).unwrap();
+    let _ = std::fs::remove_file(dist.join("InRelease"));
+    let (_c, cache) = cache();
+    let e = trust_error(load(&[repo.file_source()], "amd64", &cache, &NoReporter));
+    assert!(matches!(e, TrustError::Unsigned(_)), "{e}");
+    assert!(e.to_string().contains("no `InRelease`"), "{e}");
+}
+
+#[test]
 fn tampered_inrelease_is_refused() {
     let repo = Repo::new();
     repo.release(true, "");

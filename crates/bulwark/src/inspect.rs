@@ -48,7 +48,16 @@ pub fn open_one(
     };
     let mut all = opened.with_context(|| format!("cannot read `{target}`"))?;
     match all.len() {
-        1 => Ok(all.remove(0)),
+        1 => {
+            let contents = all.remove(0);
+            if contents.packages.is_empty() {
+                printer.warn(format!(
+                    "`{target}` holds no installed Debian package (no entries in \
+                     /var/lib/dpkg/status or /var/lib/dpkg/status.d)"
+                ));
+            }
+            Ok(contents)
+        }
         0 => bail!("`{target}` has no image for platform `{platform}`"),
         n => bail!("`{target}` has {n} images for platform `{platform}`; name one with --platform"),
     }
@@ -86,6 +95,25 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
     u64::try_from(t.as_second()).ok()
 }
 
+/// Checks `--supplier` is an SPDX actor: `Person: NAME` or `Organization:
+/// NAME`, optionally followed by ` (EMAIL)`, on one line.
+fn check_supplier(supplier: &str) -> Result<()> {
+    let name = supplier
+        .strip_prefix("Person:")
+        .or_else(|| supplier.strip_prefix("Organization:"));
+    let Some(name) = name else {
+        bail!("--supplier `{supplier}` must start with `Person: ` or `Organization: `");
+    };
+    let name = name.split(" (").next().unwrap_or_default().trim();
+    if name.is_empty() {
+        bail!("--supplier `{supplier}` names no one after its `Person:` or `Organization:`");
+    }
+    if supplier.chars().any(char::is_control) {
+        bail!("--supplier must be one line without control characters");
+    }
+    Ok(())
+}
+
 /// `bulwark sbom`.
 pub fn sbom(args: &SbomArgs, cache: Option<&Cache>, printer: &Printer) -> Result<()> {
     let contents = open_one(&args.target, args.platform.as_deref(), cache, printer)?;
@@ -95,6 +123,9 @@ pub fn sbom(args: &SbomArgs, cache: Option<&Cache>, printer: &Printer) -> Result
     } else {
         None
     };
+    if let Some(supplier) = &args.supplier {
+        check_supplier(supplier)?;
+    }
     let supplier = args.supplier.clone().or_else(|| {
         contents
             .annotations

@@ -24,7 +24,7 @@ impl ImageRef {
     /// Parses an output reference. A bare path is an OCI layout directory.
     pub fn parse_output(s: &str) -> Result<ImageRef, String> {
         if let Some(rest) = s.strip_prefix("oci:") {
-            return Ok(split_oci(rest));
+            return split_oci(rest).map_err(|reason| format!("`{s}`: {reason}"));
         }
         if let Some(file) = s.strip_prefix("docker-archive:") {
             if file.is_empty() {
@@ -49,24 +49,35 @@ impl ImageRef {
     }
 }
 
-/// `DIR[:TAG]`: the last `:` splits off the tag when what follows is a valid tag.
-fn split_oci(rest: &str) -> ImageRef {
-    if let Some((dir, tag)) = rest.rsplit_once(':') {
-        let valid_tag = !tag.is_empty()
-            && !tag.contains('/')
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
-        if valid_tag && !dir.is_empty() {
-            return ImageRef::Oci {
+/// `DIR[:TAG]`: the last `:` splits off the tag, unless what follows holds a
+/// `/` (then the `:` is part of the directory). A tag is what OCI allows:
+/// up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.
+fn split_oci(rest: &str) -> Result<ImageRef, String> {
+    match rest.rsplit_once(':') {
+        Some((dir, tag)) if !tag.contains('/') => {
+            let valid_tag = tag.len() <= 128
+                && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+            if !valid_tag {
+                return Err(format!(
+                    "`{tag}` is not a valid tag (up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`)"
+                ));
+            }
+            if dir.is_empty() {
+                return Err("no directory before the tag".to_string());
+            }
+            Ok(ImageRef::Oci {
                 dir: dir.into(),
                 tag: Some(tag.into()),
-            };
+            })
         }
-    }
-    ImageRef::Oci {
-        dir: rest.into(),
-        tag: None,
+        _ if rest.is_empty() => Err("no directory after `oci:`".to_string()),
+        _ => Ok(ImageRef::Oci {
+            dir: rest.into(),
+            tag: None,
+        }),
     }
 }
 
@@ -83,6 +94,27 @@ impl fmt::Display for ImageRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_oci_tags_are_errors_not_directory_names() {
+        for bad in [
+            "oci:./o:bad tag",
+            "oci:./o:",
+            "oci:o:-x",
+            "oci::tag",
+            "oci:",
+        ] {
+            let err = ImageRef::parse_output(bad).unwrap_err();
+            assert!(err.starts_with(&format!("`{bad}`: ")), "{err}");
+        }
+        assert_eq!(
+            ImageRef::parse_output("oci:/mnt/a:b/c").unwrap(),
+            ImageRef::Oci {
+                dir: "/mnt/a:b/c".into(),
+                tag: None
+            }
+        );
+    }
 
     #[test]
     fn parses_transports() {

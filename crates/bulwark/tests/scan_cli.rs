@@ -957,3 +957,53 @@ fn a_database_older_than_7_days_is_a_warning_in_every_format() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn a_tree_without_a_dpkg_database_is_a_warning_not_silence() {
+    let cli = Cli::new();
+    let db = cli.db();
+    let empty = cli.path("empty-root");
+    fs::create_dir_all(empty.join("etc")).unwrap();
+    let target = format!("rootfs:{}", empty.display());
+    let warning = format!("warning: `{target}` holds no installed Debian package");
+    let run = cli.run(&["scan", &target, "--db", &db]).ok();
+    assert!(run.stderr.contains(&warning), "{run:#?}");
+    let out = cli.path("empty.spdx.json");
+    let run = cli.run(&["sbom", &target, "-o", s(&out)]).ok();
+    assert!(run.stderr.contains(&warning), "{run:#?}");
+    // A tree with packages says nothing of the kind.
+    let full = cli.rootfs("root", &full_status());
+    let run = cli.run(&["scan", &full, "--db", &db]).ok();
+    assert!(!run.stderr.contains("holds no installed"), "{run:#?}");
+}
+
+#[test]
+fn sbom_supplier_must_be_an_spdx_actor() {
+    let cli = Cli::new();
+    let target = cli.rootfs("root", &full_status());
+    let out = cli.path("s.spdx.json");
+    for (bad, says) in [
+        ("Person: ", "names no one"),
+        ("Organization:   (x@example.org)", "names no one"),
+        ("ACME Corp", "must start with"),
+        ("Person: A\nB", "one line"),
+    ] {
+        let run = cli.run(&["sbom", &target, "--supplier", bad, "-o", s(&out)]);
+        run.error(2, &["--supplier", says]);
+        assert!(!out.exists());
+    }
+    cli.run(&[
+        "sbom",
+        &target,
+        "--supplier",
+        "Organization: ACME (sec@example.org)",
+        "-o",
+        s(&out),
+    ])
+    .ok();
+    let doc: Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        doc["packages"][0]["supplier"],
+        "Organization: ACME (sec@example.org)"
+    );
+}
