@@ -18,6 +18,10 @@ use crate::Error;
 const OID_ED25519: &str = "1.3.101.112";
 /// OID of an elliptic-curve public key (RFC 5480); the curve is a parameter.
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+/// OID of the NIST P-256 curve (`prime256v1`, `secp256r1`).
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+/// The algorithms bulwark signs and verifies with, for error messages.
+const SUPPORTED: &str = "which is not supported: bulwark supports Ed25519 and ECDSA P-256 keys";
 
 /// DER prefix of an Ed25519 `SubjectPublicKeyInfo`; the 32 key bytes follow.
 const SPKI_PREFIX_ED25519: [u8; 12] = [
@@ -164,8 +168,14 @@ impl SigningKey {
         match label {
             "PRIVATE KEY" => {}
             "EC PRIVATE KEY" => {
-                let key = p256::SecretKey::from_sec1_pem(pem)
-                    .map_err(|err| invalid(format!("not a P-256 SEC1 key ({err})")))?;
+                let (_, der) = p256::pkcs8::SecretDocument::from_pem(pem)
+                    .map_err(|err| invalid(format!("bad PEM ({err})")))?;
+                let curve = sec1_curve(der.as_bytes());
+                if curve.as_ref().is_some_and(|c| c.to_string() != OID_P256) {
+                    return Err(invalid(unsupported_ec(curve)));
+                }
+                let key = p256::SecretKey::from_sec1_der(der.as_bytes())
+                    .map_err(|err| invalid(format!("bad P-256 SEC1 key ({err})")))?;
                 return Ok(Self::from_inner(SigningInner::P256(key.into())));
             }
             "PUBLIC KEY" => {
@@ -192,14 +202,15 @@ impl SigningKey {
                 Ok(Self::from_inner(SigningInner::Ed25519(key)))
             }
             OID_EC_PUBLIC_KEY => {
-                let key = p256::SecretKey::from_pkcs8_der(der.as_bytes()).map_err(|err| {
-                    invalid(format!("not a P-256 key ({err}); supported: ed25519, p256"))
-                })?;
+                let curve = info.algorithm.parameters_oid().ok();
+                if curve.as_ref().is_none_or(|c| c.to_string() != OID_P256) {
+                    return Err(invalid(unsupported_ec(curve)));
+                }
+                let key = p256::SecretKey::from_pkcs8_der(der.as_bytes())
+                    .map_err(|err| invalid(format!("bad P-256 key ({err})")))?;
                 Ok(Self::from_inner(SigningInner::P256(key.into())))
             }
-            oid => Err(invalid(format!(
-                "key algorithm {oid} is not supported; supported: ed25519, p256"
-            ))),
+            oid => Err(invalid(unsupported_algorithm(oid))),
         }
     }
 
@@ -275,17 +286,36 @@ impl VerifyingKey {
     }
 
     /// Decodes a PEM `SubjectPublicKeyInfo` holding an Ed25519 or P-256 key.
-    /// A private key is accepted too: its public half is used.
+    ///
+    /// A private key is refused, so that private keys are not copied to
+    /// where signatures are only checked; see [`VerifyingKey::load`] for
+    /// an error that names the file and its public key.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
+        Self::from_pem_named(pem, "public key", None)
+    }
+
+    /// Loads a public key from the PEM file at `path` (see
+    /// [`VerifyingKey::from_pem`]). Errors name the file; given a private
+    /// key, the error names its public key (`PATH.pub`, as
+    /// [`write_key_pair`] writes it) when that file exists.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let pem = Zeroizing::new(
+            fs::read_to_string(path).map_err(|source| Error::io("read", path, source))?,
+        );
+        Self::from_pem_named(&pem, &format!("`{}`", path.display()), Some(path))
+    }
+
+    /// [`VerifyingKey::from_pem`], naming the key `what` in errors; `path`
+    /// is the file it came from, if any.
+    fn from_pem_named(pem: &str, what: &str, path: Option<&Path>) -> Result<Self, Error> {
         let invalid = |reason: String| Error::InvalidKey {
-            what: "public key".to_owned(),
+            what: what.to_owned(),
             reason,
         };
         let label = pem_label(pem).ok_or_else(|| invalid("not a PEM document".to_owned()))?;
         if label != "PUBLIC KEY" {
             if label.contains("PRIVATE KEY") {
-                return SigningKey::from_pem_named(pem, "public key")
-                    .map(|key| key.verifying_key());
+                return Err(invalid(private_key_given(path)));
             }
             return Err(invalid(format!("unexpected PEM label `{label}`")));
         }
@@ -298,18 +328,18 @@ impl VerifyingKey {
                 ed25519_dalek::VerifyingKey::from_public_key_der(der.as_bytes())
                     .map_err(|err| invalid(format!("bad Ed25519 key ({err})")))?,
             ),
-            OID_EC_PUBLIC_KEY => VerifyingInner::P256(
-                p256::PublicKey::from_public_key_der(der.as_bytes())
-                    .map_err(|err| {
-                        invalid(format!("not a P-256 key ({err}); supported: ed25519, p256"))
-                    })?
-                    .into(),
-            ),
-            oid => {
-                return Err(invalid(format!(
-                    "key algorithm {oid} is not supported; supported: ed25519, p256"
-                )))
+            OID_EC_PUBLIC_KEY => {
+                let curve = info.algorithm.parameters_oid().ok();
+                if curve.as_ref().is_none_or(|c| c.to_string() != OID_P256) {
+                    return Err(invalid(unsupported_ec(curve)));
+                }
+                VerifyingInner::P256(
+                    p256::PublicKey::from_public_key_der(der.as_bytes())
+                        .map_err(|err| invalid(format!("bad P-256 key ({err})")))?
+                        .into(),
+                )
             }
+            oid => return Err(invalid(unsupported_algorithm(oid))),
         };
         Ok(Self::from_inner(inner))
     }
@@ -431,6 +461,99 @@ pub fn load_signing_key(spec: &str) -> Result<SigningKey, Error> {
     SigningKey::from_pem_named(&pem, &format!("`{}`", path.display()))
 }
 
+/// Why a private key was refused where a public key is expected, naming
+/// the public key to give instead when it can.
+fn private_key_given(path: Option<&Path>) -> String {
+    let Some(path) = path else {
+        return "it is a private key; give its public key instead (for a key pair \
+                from `bulwark key generate --out K`, the file `K.pub`)"
+            .to_owned();
+    };
+    let mut public = path.as_os_str().to_owned();
+    public.push(".pub");
+    let public = PathBuf::from(public);
+    if public.is_file() {
+        format!(
+            "it is a private key; give its public key, `{}`",
+            public.display()
+        )
+    } else {
+        format!(
+            "it is a private key; give its public key instead (`openssl pkey -in {} -pubout` \
+             prints it)",
+            path.display()
+        )
+    }
+}
+
+/// Why an elliptic-curve key on `curve` (other than P-256) is refused.
+fn unsupported_ec(curve: Option<p256::pkcs8::ObjectIdentifier>) -> String {
+    let curve = match curve {
+        Some(oid) => {
+            let oid = oid.to_string();
+            match curve_name(&oid) {
+                Some((name, Some(other))) => format!("curve {name} ({other}, OID {oid})"),
+                Some((name, None)) => format!("curve {name} (OID {oid})"),
+                None => format!("the curve with OID {oid}"),
+            }
+        }
+        None => "a curve not named by an OID".to_owned(),
+    };
+    format!("it is an EC key on {curve}, {SUPPORTED}")
+}
+
+/// Why a key of algorithm `oid` (neither Ed25519 nor EC) is refused.
+fn unsupported_algorithm(oid: &str) -> String {
+    let kind = match oid {
+        "1.2.840.113549.1.1.1" => "an RSA key",
+        "1.2.840.113549.1.1.10" => "an RSA-PSS key",
+        "1.2.840.10040.4.1" => "a DSA key",
+        "1.3.101.110" => "an X25519 key",
+        "1.3.101.111" => "an X448 key",
+        "1.3.101.113" => "an Ed448 key",
+        _ => "a key",
+    };
+    format!("it is {kind} (algorithm OID {oid}), {SUPPORTED}")
+}
+
+/// The common name and the SEC 2 or X9.62 name, if another, of the curve
+/// with OID `oid`.
+fn curve_name(oid: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match oid {
+        "1.2.840.10045.3.1.1" => ("P-192", Some("prime192v1")),
+        "1.3.132.0.33" => ("P-224", Some("secp224r1")),
+        OID_P256 => ("P-256", Some("prime256v1")),
+        "1.3.132.0.34" => ("P-384", Some("secp384r1")),
+        "1.3.132.0.35" => ("P-521", Some("secp521r1")),
+        "1.3.132.0.10" => ("secp256k1", None),
+        "1.3.36.3.3.2.8.1.1.7" => ("brainpoolP256r1", None),
+        "1.3.36.3.3.2.8.1.1.11" => ("brainpoolP384r1", None),
+        "1.3.36.3.3.2.8.1.1.13" => ("brainpoolP512r1", None),
+        "1.2.156.10197.1.301" => ("SM2", None),
+        _ => return None,
+    })
+}
+
+/// The curve named by a DER SEC1 `ECPrivateKey` (RFC 5915: `version`,
+/// `privateKey`, `[0] parameters`, `[1] publicKey`), if it names one.
+fn sec1_curve(der: &[u8]) -> Option<p256::pkcs8::ObjectIdentifier> {
+    use p256::pkcs8::der::asn1::{BitStringRef, ContextSpecific, OctetStringRef};
+    use p256::pkcs8::der::{Decode as _, Reader as _, SliceReader, TagNumber};
+    use p256::pkcs8::ObjectIdentifier;
+
+    let mut reader = SliceReader::new(der).ok()?;
+    reader
+        .sequence(|r| {
+            let _version = u8::decode(r)?;
+            let _secret = OctetStringRef::decode(r)?;
+            let curve = ContextSpecific::<ObjectIdentifier>::decode_explicit(r, TagNumber::N0)?;
+            let _public = ContextSpecific::<BitStringRef<'_>>::decode_explicit(r, TagNumber::N1)?;
+            Ok(curve.map(|c| c.value))
+        })
+        .ok()
+        .flatten()
+}
+
 /// The label of the first `-----BEGIN …-----` line.
 fn pem_label(pem: &str) -> Option<&str> {
     let start = pem.find("-----BEGIN ")? + "-----BEGIN ".len();
@@ -489,8 +612,10 @@ mod tests {
             assert_eq!(back.algorithm(), alg);
             let public = VerifyingKey::from_pem(&key.verifying_key().to_spki_pem()).unwrap();
             assert_eq!(public, key.verifying_key());
-            // A private key given where a public key is expected works too.
-            assert_eq!(VerifyingKey::from_pem(&pem).unwrap(), key.verifying_key());
+            // A private key given where a public key is expected is refused.
+            let err = VerifyingKey::from_pem(&pem).unwrap_err().to_string();
+            assert!(err.contains("it is a private key"), "{err}");
+            assert!(!err.contains(pem.lines().nth(1).unwrap()), "{err}");
         }
     }
 
@@ -506,6 +631,31 @@ mod tests {
         .to_string();
         assert!(err.contains("encrypted"), "{err}");
         assert!(SigningKey::from_pem("garbage").is_err());
+    }
+
+    /// A P-384 `SubjectPublicKeyInfo` (the point is not checked: the curve
+    /// is refused first).
+    fn p384_spki_pem() -> String {
+        let mut der = vec![
+            0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00, 0x04,
+        ];
+        der.extend_from_slice(&[0x11; 96]);
+        pem_encode("PUBLIC KEY", &der).to_string()
+    }
+
+    #[test]
+    fn names_the_curve_of_other_ec_keys() {
+        let err = VerifyingKey::from_pem(&p384_spki_pem())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "public key is not a usable key: it is an EC key on curve P-384 (secp384r1, \
+             OID 1.3.132.0.34), which is not supported: bulwark supports Ed25519 and \
+             ECDSA P-256 keys"
+        );
+        assert!(!err.contains(OID_P256), "{err}");
     }
 
     #[test]

@@ -503,7 +503,12 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
                 })
                 .collect(),
             parameters: serde_json::json!({
-                "repositories": spec.repositories_as_written,
+                // The repositories as the spec wrote them (`${VAR}`
+                // unexpanded), as JSON, not a string holding JSON.
+                "repositories": serde_json::from_str::<serde_json::Value>(
+                    &spec.repositories_as_written,
+                )
+                .context("cannot record the spec's repositories in the provenance")?,
                 "packages": spec.packages,
                 "exclude": spec.exclude.iter().map(|x| &x.name).collect::<Vec<_>>(),
                 "architectures": archs,
