@@ -98,12 +98,35 @@ pub enum Error {
         owner: String,
     },
     /// A local file named by the spec could not be read.
-    #[error("cannot read `{path}` (from the spec's `files`): {source}")]
+    #[error("cannot read `{key}` `{path}`: {source}")]
     SpecFile {
+        /// The spec key (`files[0].source`).
+        key: String,
         /// The file.
         path: PathBuf,
         /// The I/O error.
         source: io::Error,
+    },
+    /// A local file named by the spec resolves outside the spec's directory.
+    #[error("`{key}` `{path}` is outside the spec's directory `{dir}`{resolved}")]
+    SpecFileOutside {
+        /// The spec key (`files[0].source`).
+        key: String,
+        /// The source as written in the spec.
+        path: PathBuf,
+        /// The spec's directory, canonicalized.
+        dir: PathBuf,
+        /// ` (it resolves to `…`)` when symlinks took it there, else empty.
+        resolved: String,
+    },
+    /// A path the system layer writes on its own would make the image
+    /// unsafe or broken.
+    #[error("system layer path `{path}`: {reason}")]
+    SystemPath {
+        /// The path, absolute.
+        path: String,
+        /// Why.
+        reason: String,
     },
     /// A spec setting cannot be applied.
     #[error("cannot apply the spec's `{key}`: {reason}")]

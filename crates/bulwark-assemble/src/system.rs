@@ -1,6 +1,9 @@
 //! The system layer: what maintainer scripts would have done, done natively.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Component, Path};
 
 use bulwark_spec::{DpkgDatabase, PathKind as SpecPathKind, Spec};
 
@@ -102,6 +105,20 @@ impl<'a> Image<'a> {
 
     pub(crate) fn exists(&self, path: &str) -> bool {
         self.resolve(path).1
+    }
+
+    /// The package whose content makes the layer path `path` a directory:
+    /// one that ships it as a directory, or ships a path beneath it.
+    pub(crate) fn directory_owner(&self, path: &str) -> Option<&'a str> {
+        if let Some((PathKind::Directory, .., owner)) = self.paths.get(path) {
+            return Some(owner);
+        }
+        let prefix = format!("{path}/");
+        self.paths
+            .range(prefix.as_str()..)
+            .next()
+            .filter(|(p, _)| p.starts_with(&prefix))
+            .map(|(_, v)| v.4)
     }
 }
 
@@ -816,36 +833,60 @@ fn parse_mode(key: &str, mode: Option<&String>, default: u32) -> Result<u32, Err
     }
 }
 
-/// The spec's `files` and `paths`.
+/// The spec's `files` and `paths`, then the checks of the finished tree
+/// against the packages' content ([`check_tree`]).
 fn spec_entries(spec: &Spec, image: &Image<'_>, epoch: u64, tree: &mut Tree) -> Result<(), Error> {
-    for f in &spec.files {
-        let source = spec.base_dir.join(&f.source);
-        let data = std::fs::read(&source).map_err(|source_err| Error::SpecFile {
-            path: source.clone(),
-            source: source_err,
-        })?;
-        let (uid, gid) = parse_owner("files.owner", f.owner.as_ref())?;
+    // Layer path → the spec key that creates it.
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    let claim = |origin: &mut BTreeMap<String, String>, path: &str, key: &str| {
+        if let Some(other) = origin.get(path) {
+            return Err(spec_err(
+                key,
+                format!("`/{path}` is also named by `{other}`"),
+            ));
+        }
+        origin.insert(path.to_string(), key.to_string());
+        Ok(())
+    };
+    for (i, f) in spec.files.iter().enumerate() {
+        let key = format!("files[{i}]");
+        let path_key = format!("{key}.path");
+        let path = destination(&path_key, &f.path)?;
+        let data = read_source(&format!("{key}.source"), &spec.base_dir, &f.source)?;
+        let (uid, gid) = parse_owner(&format!("{key}.owner"), f.owner.as_ref())?;
         let mut node = Node::file(
             data,
-            parse_mode("files.mode", f.mode.as_ref(), 0o644)?,
+            parse_mode(&format!("{key}.mode"), f.mode.as_ref(), 0o644)?,
             epoch,
         );
         (node.uid, node.gid) = (uid, gid);
-        tree.nodes.insert(layer_path(&f.path), node);
+        claim(&mut origin, &path, &path_key)?;
+        tree.nodes.insert(path, node);
     }
-    for p in &spec.paths {
-        let path = layer_path(&p.path);
-        let (uid, gid) = parse_owner("paths.owner", p.owner.as_ref())?;
+    for (i, p) in spec.paths.iter().enumerate() {
+        let key = format!("paths[{i}]");
+        let path_key = format!("{key}.path");
+        let mode_key = format!("{key}.mode");
+        let path = destination(&path_key, &p.path)?;
+        let (uid, gid) = parse_owner(&format!("{key}.owner"), p.owner.as_ref())?;
         match p.kind {
             SpecPathKind::Directory => {
-                let mut node = Node::dir(parse_mode("paths.mode", p.mode.as_ref(), 0o755)?, epoch);
+                let mut node = Node::dir(parse_mode(&mode_key, p.mode.as_ref(), 0o755)?, epoch);
                 (node.uid, node.gid) = (uid, gid);
+                claim(&mut origin, &path, &path_key)?;
                 tree.nodes.insert(path, node);
             }
             SpecPathKind::Symlink => {
                 let target = p.target.clone().unwrap_or_default();
+                if target.is_empty() {
+                    return Err(spec_err(
+                        &format!("{key}.target"),
+                        format!("symlink `{}` needs a target", p.path),
+                    ));
+                }
                 let mut node = Node::symlink(&target, epoch);
                 (node.uid, node.gid) = (uid, gid);
+                claim(&mut origin, &path, &path_key)?;
                 tree.nodes.insert(path, node);
             }
             SpecPathKind::Permissions => {
@@ -855,28 +896,263 @@ fn spec_entries(spec: &Spec, image: &Image<'_>, epoch: u64, tree: &mut Tree) -> 
                 );
                 if let Some(node) = tree.nodes.get_mut(&path) {
                     if let Some(m) = p.mode.as_ref() {
-                        node.mode = parse_mode("paths.mode", Some(m), 0)?;
+                        node.mode = parse_mode(&mode_key, Some(m), 0)?;
                     }
                     node.uid = owner_uid.unwrap_or(node.uid);
                     node.gid = owner_gid.unwrap_or(node.gid);
                     continue;
                 }
-                match image.paths.get(path.as_str()) {
-                    Some((PathKind::Directory, mode, u, g, _)) => {
-                        let mut node = Node::dir(parse_mode("paths.mode", p.mode.as_ref(), *mode)?, epoch);
-                        node.uid = owner_uid.unwrap_or(*u);
-                        node.gid = owner_gid.unwrap_or(*g);
-                        tree.nodes.insert(path, node);
-                    }
-                    _ => {
-                        return Err(spec_err(
-                            "paths",
+                // A directory of the packages, shipped or implied by the
+                // paths beneath it (a directory without an entry of its
+                // own is root's, 0755).
+                let shipped = match image.paths.get(path.as_str()) {
+                    Some((PathKind::Directory, mode, u, g, _)) => Some((*mode, *u, *g)),
+                    Some(_) => None,
+                    None => image.directory_owner(&path).map(|_| (0o755, 0, 0)),
+                };
+                let Some((mode, u, g)) = shipped else {
+                    return Err(spec_err(
+                        &path_key,
+                        format!(
+                            "`{}`: permissions can only be changed on directories and on files bulwark generates",
+                            p.path
+                        ),
+                    ));
+                };
+                let mut node = Node::dir(parse_mode(&mode_key, p.mode.as_ref(), mode)?, epoch);
+                node.uid = owner_uid.unwrap_or(u);
+                node.gid = owner_gid.unwrap_or(g);
+                tree.nodes.insert(path, node);
+            }
+        }
+    }
+    check_tree(tree, image, &origin)
+}
+
+/// A spec destination as a layer path: absolute, without `.` or `..`
+/// components (repeated and trailing slashes are ignored), merged-`/usr`
+/// rewritten.
+fn destination(key: &str, path: &str) -> Result<String, Error> {
+    let mut parts = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" => {}
+            "." | ".." => return Err(spec_err(key, format!("`{path}` has a `{c}` component"))),
+            c => parts.push(c),
+        }
+    }
+    if !path.starts_with('/') || parts.is_empty() {
+        return Err(spec_err(
+            key,
+            format!("`{path}` is not an absolute path below `/`"),
+        ));
+    }
+    Ok(layer_path(&parts.join("/")))
+}
+
+/// Whether a relative path stays inside its base, read lexically.
+fn lexically_inside(path: &Path) -> bool {
+    let mut depth = 0usize;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Reads a `files[].source`: it must resolve, symlinks followed, to a
+/// regular file inside the spec's directory. The file opened is checked to
+/// be the one resolved, so a symlink swapped in meanwhile is not followed
+/// out of the directory.
+fn read_source(key: &str, base_dir: &Path, source: &Path) -> Result<Vec<u8>, Error> {
+    let io_err = |path: &Path| {
+        let (key, path) = (key.to_string(), path.to_path_buf());
+        move |source: std::io::Error| Error::SpecFile { key, path, source }
+    };
+    let base = if base_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base_dir
+    };
+    let dir = base.canonicalize().map_err(io_err(base))?;
+    let outside = |resolved: Option<&Path>| Error::SpecFileOutside {
+        key: key.to_string(),
+        path: source.to_path_buf(),
+        dir: dir.clone(),
+        resolved: resolved.map_or_else(String::new, |r| {
+            format!(" (it resolves to `{}`)", r.display())
+        }),
+    };
+    // Refused without looking at the host's file.
+    if !lexically_inside(source) {
+        return Err(outside(None));
+    }
+    let joined = dir.join(source);
+    let real = joined.canonicalize().map_err(io_err(&joined))?;
+    if !real.starts_with(&dir) {
+        return Err(outside(Some(&real)));
+    }
+    let meta = std::fs::symlink_metadata(&real).map_err(io_err(&real))?;
+    if !meta.is_file() {
+        return Err(spec_err(
+            key,
+            format!("`{}` is not a regular file", source.display()),
+        ));
+    }
+    let mut file = std::fs::File::open(&real).map_err(io_err(&real))?;
+    let opened = file.metadata().map_err(io_err(&real))?;
+    if !opened.is_file() || (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+        return Err(spec_err(
+            key,
+            format!("`{}` changed while it was being read", source.display()),
+        ));
+    }
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(io_err(&real))?;
+    Ok(data)
+}
+
+/// What a path is in the finished image, as far as a path beneath it is
+/// concerned.
+enum Blocker<'a> {
+    /// A node of the system layer (the spec's when `origin` names a key).
+    Tree(&'a Kind, Option<&'a str>),
+    /// A package's path.
+    Package(&'a PathKind, &'a str),
+}
+
+fn kind_noun(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Directory => "a directory",
+        Kind::File(_) | Kind::Hardlink(_) => "a regular file",
+        Kind::Symlink(_) => "a symlink",
+    }
+}
+
+fn path_kind_noun(kind: &PathKind) -> &'static str {
+    match kind {
+        PathKind::Directory => "a directory",
+        PathKind::File | PathKind::Hardlink { .. } => "a regular file",
+        PathKind::Symlink { .. } => "a symlink",
+    }
+}
+
+/// Checks the system layer against the package layers beneath it, so that
+/// extracting the layers in order gives the tree they describe:
+///
+/// - no entry goes through a symlink or lies beneath a regular file, of
+///   the packages or of the system layer itself (extractors would write
+///   it wherever the symlink points);
+/// - no regular file or symlink replaces a directory of the packages
+///   (shipped, or implied by the paths beneath it), and no directory
+///   replaces a package's regular file or symlink.
+///
+/// Errors name the spec key responsible when there is one.
+fn check_tree(
+    tree: &Tree,
+    image: &Image<'_>,
+    origin: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let written_by = |path: &str| match origin.get(path) {
+        Some(key) => format!("`/{path}` (`{key}`)"),
+        None => format!("`/{path}`, which bulwark writes,"),
+    };
+    let own_err = |path: &str, reason: String| match origin.get(path) {
+        Some(key) => spec_err(key, reason),
+        None => Error::SystemPath {
+            path: format!("/{path}"),
+            reason,
+        },
+    };
+    for (path, node) in &tree.nodes {
+        // The entry itself against the packages.
+        match &node.kind {
+            Kind::Directory => {
+                if let Some((kind, .., owner)) = image.paths.get(path.as_str()) {
+                    if !matches!(kind, PathKind::Directory) {
+                        return Err(own_err(
+                            path,
                             format!(
-                                "`{}`: permissions can only be changed on directories and on files bulwark generates",
-                                p.path
+                                "`/{path}` is {} of package `{owner}`; a directory cannot replace it",
+                                path_kind_noun(kind)
                             ),
-                        ))
+                        ));
                     }
+                }
+            }
+            kind => {
+                if let Some(owner) = image.directory_owner(path) {
+                    return Err(own_err(
+                        path,
+                        format!(
+                            "`/{path}` is a directory in the content of package `{owner}`; {} cannot replace it",
+                            kind_noun(kind)
+                        ),
+                    ));
+                }
+            }
+        }
+        // Its parents, in the tree or else in the packages.
+        let mut cur = path.as_str();
+        while let Some((parent, _)) = cur.rsplit_once('/') {
+            cur = parent;
+            let blocker = match (tree.nodes.get(parent), image.paths.get(parent)) {
+                (Some(n), _) => Blocker::Tree(&n.kind, origin.get(parent).map(String::as_str)),
+                (None, Some((kind, .., owner))) => Blocker::Package(kind, owner),
+                (None, None) => continue,
+            };
+            match blocker {
+                Blocker::Tree(Kind::Directory, _) | Blocker::Package(PathKind::Directory, _) => {}
+                Blocker::Tree(kind, Some(key)) => {
+                    return Err(spec_err(
+                        key,
+                        format!(
+                            "`/{parent}` would be {}, but {} would be written {}",
+                            kind_noun(kind),
+                            written_by(path),
+                            if matches!(kind, Kind::Symlink(_)) {
+                                "through it"
+                            } else {
+                                "beneath it"
+                            }
+                        ),
+                    ));
+                }
+                Blocker::Tree(kind, None) => {
+                    return Err(own_err(
+                        path,
+                        format!(
+                            "`/{path}` would be written beneath `/{parent}`, {} bulwark writes",
+                            kind_noun(kind)
+                        ),
+                    ));
+                }
+                Blocker::Package(kind, owner) => {
+                    let how = match kind {
+                        PathKind::Symlink { target } => {
+                            let hint = if origin.contains_key(path) {
+                                let (resolved, _) = image.resolve(path);
+                                format!(" (name the path it resolves to, `/{resolved}`)")
+                            } else {
+                                String::new()
+                            };
+                            format!(
+                                "goes through `/{parent}`, a symlink to `{target}` of package `{owner}`{hint}"
+                            )
+                        }
+                        _ => format!(
+                            "would be written beneath `/{parent}`, {} of package `{owner}`",
+                            path_kind_noun(kind)
+                        ),
+                    };
+                    return Err(own_err(path, format!("`/{path}` {how}")));
                 }
             }
         }

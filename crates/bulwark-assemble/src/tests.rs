@@ -423,6 +423,413 @@ fn accounts_without_base_passwd() {
     );
 }
 
+/// The facts of packages, one layer each, in order.
+fn facts_of(dir: &Path, debs: &[(&str, &[E<'_>])]) -> Vec<PackageFacts> {
+    let pkgs: Vec<PackageInput> = debs
+        .iter()
+        .map(|(name, entries)| input(name, write_deb(dir, name, entries, &[])))
+        .collect();
+    let opts = options(dir);
+    let mut facts = Vec::new();
+    for p in &plan_layers(&pkgs, 10) {
+        facts.extend(package_layer(p, &pkgs, &opts).unwrap().1);
+    }
+    facts
+}
+
+fn file_entry(source: &str, path: &str) -> bulwark_spec::FileEntry {
+    bulwark_spec::FileEntry {
+        source: source.into(),
+        path: path.into(),
+        mode: None,
+        owner: None,
+    }
+}
+
+fn path_entry(
+    path: &str,
+    kind: bulwark_spec::PathKind,
+    target: Option<&str>,
+) -> bulwark_spec::PathEntry {
+    bulwark_spec::PathEntry {
+        path: path.into(),
+        kind,
+        target: target.map(str::to_string),
+        mode: None,
+        owner: None,
+    }
+}
+
+/// A spec with `files` and `paths` set directly (past the spec's own
+/// validation, as the assembler must not rely on it), reading sources from
+/// `base_dir`.
+fn spec_with(
+    extra: &str,
+    base_dir: &Path,
+    files: Vec<bulwark_spec::FileEntry>,
+    paths: Vec<bulwark_spec::PathEntry>,
+) -> bulwark_spec::Spec {
+    let mut s = spec(extra);
+    s.base_dir = base_dir.to_path_buf();
+    s.files = files;
+    s.paths = paths;
+    s
+}
+
+/// The packages of the spec-entry tests: a directory `/etc` implied by
+/// its files, an explicit `/usr/share/doc/`, a regular file and a symlink.
+fn base_packages(dir: &Path) -> Vec<PackageFacts> {
+    facts_of(
+        dir,
+        &[
+            (
+                "base-files",
+                &[
+                    E::Dir("./"),
+                    E::File("./etc/debian_version", b"13.0\n", 0o644),
+                    E::Dir("./usr/"),
+                    E::Dir("./usr/share/"),
+                    E::Dir("./usr/share/doc/"),
+                    E::File("./usr/share/doc/copyright", b"c", 0o644),
+                ],
+            ),
+            ("linker", &[E::Symlink("./usr/lib/evil", "/etc")]),
+        ],
+    )
+}
+
+fn spec_err_of(facts: &[PackageFacts], s: &bulwark_spec::Spec, dir: &Path) -> String {
+    system_layer(facts, s, &options(dir))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn spec_file_sources_stay_in_the_spec_directory() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let specdir = dir.path().join("spec");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(specdir.join("conf")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(specdir.join("app.conf"), b"ok\n").unwrap();
+    std::fs::write(outside.join("secret"), b"secret\n").unwrap();
+    symlink(outside.join("secret"), specdir.join("escape")).unwrap();
+    symlink("/etc/passwd", specdir.join("passwd")).unwrap();
+    symlink("../app.conf", specdir.join("conf/inside")).unwrap();
+    symlink("../outside", specdir.join("out")).unwrap();
+    let canonical = specdir.canonicalize().unwrap();
+    let opts = options(dir.path());
+    for (source, resolves) in [
+        ("/etc/shadow", None),
+        ("/etc/passwd", None),
+        ("../../../etc/passwd", None),
+        ("../outside/secret", None),
+        ("conf/../../outside/secret", None),
+        ("escape", Some(outside.join("secret"))),
+        (
+            "passwd",
+            Some(PathBuf::from("/etc/passwd").canonicalize().unwrap()),
+        ),
+        ("out/secret", Some(outside.join("secret"))),
+    ] {
+        let s = spec_with(
+            "",
+            &specdir,
+            vec![file_entry(source, "/etc/app.conf")],
+            vec![],
+        );
+        let err = spec_err_of(&[], &s, dir.path());
+        let want = format!(
+            "`files[0].source` `{source}` is outside the spec's directory `{}`",
+            canonical.display()
+        );
+        assert!(err.starts_with(&want), "{source}: {err}");
+        if let Some(r) = resolves {
+            let r = r.canonicalize().unwrap();
+            assert!(
+                err.contains(&format!("resolves to `{}`", r.display())),
+                "{err}"
+            );
+        }
+        assert!(!err.contains('\n'), "{err}");
+    }
+    // A directory, and a missing file.
+    let s = spec_with(
+        "",
+        &specdir,
+        vec![file_entry("conf", "/etc/app.conf")],
+        vec![],
+    );
+    let err = spec_err_of(&[], &s, dir.path());
+    assert!(
+        err.contains("`files[0].source`") && err.contains("not a regular file"),
+        "{err}"
+    );
+    let s = spec_with(
+        "",
+        &specdir,
+        vec![file_entry("missing", "/etc/app.conf")],
+        vec![],
+    );
+    let err = spec_err_of(&[], &s, dir.path());
+    assert!(err.starts_with("cannot read `files[0].source`"), "{err}");
+    // Symlinks that stay inside are followed; the second entry is numbered.
+    let s = spec_with(
+        "",
+        &specdir,
+        vec![
+            file_entry("app.conf", "/etc/a.conf"),
+            file_entry("conf/inside", "/etc/b.conf"),
+            file_entry("escape", "/etc/c.conf"),
+        ],
+        vec![],
+    );
+    let err = spec_err_of(&[], &s, dir.path());
+    assert!(
+        err.starts_with("`files[2].source` `escape` is outside"),
+        "{err}"
+    );
+    let s = spec_with(
+        "",
+        &specdir,
+        vec![
+            file_entry("app.conf", "/etc/a.conf"),
+            file_entry("conf/inside", "/etc/b.conf"),
+        ],
+        vec![],
+    );
+    let (tar, _) = system_layer(&[], &s, &opts).unwrap();
+    assert_eq!(read_entry(&tar.path, "etc/a.conf").unwrap(), b"ok\n");
+    assert_eq!(read_entry(&tar.path, "etc/b.conf").unwrap(), b"ok\n");
+}
+
+#[test]
+fn spec_files_and_symlinks_cannot_replace_a_package_directory() {
+    use bulwark_spec::PathKind as K;
+    let dir = tempfile::tempdir().unwrap();
+    let facts = base_packages(dir.path());
+    std::fs::write(dir.path().join("f"), b"x").unwrap();
+    // `/etc` only implied by `/etc/debian_version`.
+    let s = spec_with("", dir.path(), vec![file_entry("f", "/etc")], vec![]);
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert_eq!(
+        err,
+        "cannot apply the spec's `files[0].path`: `/etc` is a directory in the content of package `base-files`; a regular file cannot replace it"
+    );
+    // `/usr/share/doc` shipped as a directory.
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![],
+        vec![path_entry("/usr/share/doc", K::Symlink, Some("/tmp"))],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(err.starts_with("cannot apply the spec's `paths[0].path`: `/usr/share/doc` is a directory in the content of package `base-files`; a symlink"), "{err}");
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![],
+        vec![path_entry("/etc", K::Symlink, Some("/tmp"))],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(
+        err.contains("`paths[0].path`: `/etc` is a directory"),
+        "{err}"
+    );
+    // Another spec entry makes it a directory.
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![file_entry("f", "/srv/app"), file_entry("f", "/srv/app/x")],
+        vec![],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(err.contains("`files[0].path`: `/srv/app` would be a regular file, but `/srv/app/x` (`files[1].path`) would be written beneath it"), "{err}");
+    // Two entries for one path, spelled through the merged `/usr`.
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![file_entry("f", "/usr/bin/x")],
+        vec![path_entry("/bin/x", K::Symlink, Some("y"))],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(
+        err.contains("`paths[0].path`: `/usr/bin/x` is also named by `files[0].path`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn spec_entries_are_never_written_through_a_symlink() {
+    use bulwark_spec::PathKind as K;
+    let dir = tempfile::tempdir().unwrap();
+    let facts = base_packages(dir.path());
+    std::fs::write(dir.path().join("f"), b"x").unwrap();
+    // Without packages shipping `/etc`, a spec symlink there would take
+    // bulwark's own `/etc/passwd` and friends elsewhere.
+    let s = spec_with(
+        "accounts:\n  users: [{username: app, uid: 1000}]\n",
+        dir.path(),
+        vec![],
+        vec![path_entry("/etc", K::Symlink, Some("/tmp"))],
+    );
+    let err = spec_err_of(&[], &s, dir.path());
+    assert!(err.starts_with("cannot apply the spec's `paths[0].path`: `/etc` would be a symlink, but `/etc/group`, which bulwark writes, would be written through it"), "{err}");
+    // Nor through a package's symlink.
+    let evil = facts_of(dir.path(), &[("evil", &[E::Symlink("./etc", "/tmp")])]);
+    let s = spec_with(
+        "accounts:\n  users: [{username: app, uid: 1000}]\n",
+        dir.path(),
+        vec![],
+        vec![],
+    );
+    let err = spec_err_of(&evil, &s, dir.path());
+    assert_eq!(err, "system layer path `/etc/group`: `/etc/group` goes through `/etc`, a symlink to `/tmp` of package `evil`");
+    // A spec symlink, and a spec file beneath it.
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![file_entry("f", "/evil/x")],
+        vec![path_entry("/evil", K::Symlink, Some("../../../../tmp"))],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert_eq!(err, "cannot apply the spec's `paths[0].path`: `/evil` would be a symlink, but `/evil/x` (`files[0].path`) would be written through it");
+    // A package's symlink, for files, directories and symlinks.
+    for s in [
+        spec_with(
+            "",
+            dir.path(),
+            vec![file_entry("f", "/usr/lib/evil/x")],
+            vec![],
+        ),
+        spec_with(
+            "",
+            dir.path(),
+            vec![],
+            vec![path_entry("/lib/evil/x", K::Directory, None)],
+        ),
+        spec_with(
+            "",
+            dir.path(),
+            vec![],
+            vec![path_entry("/usr/lib/evil/x", K::Symlink, Some("y"))],
+        ),
+    ] {
+        let err = spec_err_of(&facts, &s, dir.path());
+        assert!(err.ends_with("`/usr/lib/evil/x` goes through `/usr/lib/evil`, a symlink to `/etc` of package `linker` (name the path it resolves to, `/etc/x`)"), "{err}");
+    }
+    // Beneath a package's regular file.
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![file_entry("f", "/etc/debian_version/x")],
+        vec![],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(err.ends_with("`files[0].path`: `/etc/debian_version/x` would be written beneath `/etc/debian_version`, a regular file of package `base-files`"), "{err}");
+    // Beneath a symlink bulwark writes.
+    let tz = facts_of(dir.path(), &[("tzdata", &[E::Dir("./")])]);
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![file_entry("f", "/etc/localtime/x")],
+        vec![],
+    );
+    let err = spec_err_of(&tz, &s, dir.path());
+    assert_eq!(err, "cannot apply the spec's `files[0].path`: `/etc/localtime/x` would be written beneath `/etc/localtime`, a symlink bulwark writes");
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![file_entry("f", "/etc/../bin/x")],
+        vec![],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(
+        err.contains("`files[0].path`: `/etc/../bin/x` has a `..` component"),
+        "{err}"
+    );
+}
+
+#[test]
+fn spec_directories_cannot_replace_a_package_file() {
+    use bulwark_spec::PathKind as K;
+    let dir = tempfile::tempdir().unwrap();
+    let facts = base_packages(dir.path());
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![],
+        vec![path_entry("/etc/debian_version", K::Directory, None)],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert_eq!(err, "cannot apply the spec's `paths[0].path`: `/etc/debian_version` is a regular file of package `base-files`; a directory cannot replace it");
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![],
+        vec![path_entry("/usr/lib/evil", K::Directory, None)],
+    );
+    let err = spec_err_of(&facts, &s, dir.path());
+    assert!(
+        err.contains("`/usr/lib/evil` is a symlink of package `linker`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn spec_entries_and_permission_changes_still_apply() {
+    use bulwark_spec::PathKind as K;
+    let dir = tempfile::tempdir().unwrap();
+    let facts = base_packages(dir.path());
+    std::fs::write(dir.path().join("app.conf"), b"conf\n").unwrap();
+    let mut conf = file_entry("app.conf", "/etc/app/app.conf");
+    conf.mode = Some("0640".into());
+    let mut srv = path_entry("/srv/app", K::Directory, None);
+    srv.owner = Some("1000:1000".into());
+    let mut doc = path_entry("/usr/share/doc", K::Permissions, None);
+    doc.mode = Some("0700".into());
+    let mut etc = path_entry("/etc", K::Permissions, None);
+    etc.owner = Some("0:42".into());
+    let mut conf_perm = path_entry("/etc/app/app.conf", K::Permissions, None);
+    conf_perm.owner = Some("0:1000".into());
+    let s = spec_with(
+        "",
+        dir.path(),
+        vec![conf, file_entry("app.conf", "/etc/debian_version")],
+        vec![
+            srv,
+            path_entry("/srv/app/current", K::Symlink, Some("../releases/1")),
+            path_entry("/usr/local/bin/foo", K::Symlink, Some("/usr/bin/foo")),
+            path_entry("/usr/lib/evil", K::Symlink, Some("/run")),
+            doc,
+            etc,
+            conf_perm,
+        ],
+    );
+    let (tar, _) = system_layer(&facts, &s, &options(dir.path())).unwrap();
+    let l = list(&tar.path);
+    let e = 1_700_000_000;
+    assert_eq!(
+        l["etc/app/app.conf"],
+        ('f', 0o640, 0, 1000, e, String::new())
+    );
+    assert_eq!(
+        read_entry(&tar.path, "etc/debian_version").unwrap(),
+        b"conf\n"
+    );
+    assert_eq!(l["srv/app/"], ('d', 0o755, 1000, 1000, e, String::new()));
+    assert_eq!(l["srv/app/current"].5, "../releases/1");
+    assert_eq!(l["usr/local/bin/foo"].5, "/usr/bin/foo");
+    assert_eq!(
+        l["usr/lib/evil"].5, "/run",
+        "a package symlink may be replaced"
+    );
+    assert_eq!(l["usr/share/doc/"], ('d', 0o700, 0, 0, e, String::new()));
+    assert_eq!(l["etc/"], ('d', 0o755, 0, 42, e, String::new()));
+}
+
 // ---------------------------------------------------------------------
 // Real packages.
 

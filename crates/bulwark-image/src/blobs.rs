@@ -40,7 +40,15 @@ impl DirBlobs {
 impl Blobs for DirBlobs {
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>, Error> {
         let path = self.root.join(name);
-        let file = File::open(&path).map_err(|source| Error::Io { path, source })?;
+        let file = File::open(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::MissingBlob {
+                    blob: path.display().to_string(),
+                }
+            } else {
+                Error::Io { path, source }
+            }
+        })?;
         Ok(Box::new(file))
     }
 

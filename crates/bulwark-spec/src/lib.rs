@@ -8,6 +8,38 @@
 //! `${`) and validates the values. The repositories exactly as written,
 //! before expansion, are kept in [`Spec::repositories_as_written`] so that
 //! they can be recorded in the image without leaking a mirror's host name.
+//!
+//! A scalar where a string is expected (`PORT: 8080`, `cmd: [--port, 8080]`,
+//! `tag: 1.0`) is read as its exact text (`"8080"`, `"1.0"`); an empty value
+//! (`KEY:` or `~`) in `environment`, `annotations`, `cmd` or `entrypoint` is
+//! an error (write `""`).
+//!
+//! # Validation rules
+//!
+//! Errors name the spec file and the key, e.g. `accounts.users[1].username`.
+//!
+//! - `name`: one path component (it is the default output `./out/NAME`):
+//!   1–128 lowercase ASCII letters, digits, `.`, `_` or `-`, starting with a
+//!   letter or digit (the alphabet of an OCI/Docker reference's name).
+//! - `tag`: 1–128 ASCII letters, digits, `.`, `_` or `-`, not starting with
+//!   `.` or `-`.
+//! - `architectures`: each one of [`ARCHITECTURES`], each once.
+//! - `packages`: `NAME`, `NAME=VERSION` or a pattern from [`PATTERNS`]; apt's
+//!   dependency syntax (`(>= 1)`, `a | b`) is refused, showing the whole entry.
+//! - `accounts`: user names, group names and group members follow Debian's
+//!   default `adduser`/`useradd` rule, `^[a-z_][a-z0-9_-]*[$]?$`, at most 32
+//!   characters. No two users share a name or a uid, no two groups a name or
+//!   a gid (users may share a primary gid). `home` and `shell` are absolute,
+//!   normalized paths (as for `files[].path`) without `:`. `run-as` is `NAME`,
+//!   `UID`, `NAME:GROUP` or `UID:GID` (either half may be a name or a
+//!   number); a name must be declared in `users` (or `groups`).
+//! - `files[].path`, `paths[].path`: absolute and normalized (no `.` or `..`
+//!   component, no `//`, no trailing `/`), not `/`, no NUL or newline; each
+//!   path once across `files` and `paths`.
+//! - `files[].source`: relative, not climbing out of the spec's directory
+//!   (lexically; symlinks are checked when the file is read).
+//! - `paths[].target`: required for `type: symlink`, refused for the others.
+//! - `workdir`: absolute. `environment` names: non-empty, without `=` or NUL.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,14 +101,16 @@ pub enum Error {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Spec {
-    /// Image name; also the default output directory name.
+    /// Image name; also the default output directory name, so one safe path
+    /// component (see the crate's validation rules).
     pub name: String,
     /// Tag written as `org.opencontainers.image.ref.name`.
     #[serde(default = "default_tag")]
     pub tag: String,
     /// Where packages come from.
     pub repositories: Repositories,
-    /// Debian architectures to build; empty means the host's.
+    /// Debian architectures to build ([`ARCHITECTURES`], each once); empty
+    /// means the host's.
     #[serde(default)]
     pub architectures: Vec<String>,
     /// Packages to install: `name` or `name=VERSION`.
@@ -282,18 +316,46 @@ pub struct PackageRequest {
 
 impl<'de> Deserialize<'de> for PackageRequest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(match s.split_once('=') {
-            Some((n, v)) => PackageRequest {
+        Ok(PackageRequest::from_entry(&String::deserialize(d)?))
+    }
+}
+
+impl PackageRequest {
+    /// Splits `name=VERSION`. An entry in apt's dependency syntax is kept
+    /// whole, as the name, so that validation shows all of it.
+    fn from_entry(s: &str) -> PackageRequest {
+        match s.split_once('=') {
+            Some((n, v)) if package_entry_syntax_error(s).is_none() => PackageRequest {
                 name: n.trim().to_string(),
                 version: Some(v.trim().to_string()),
             },
-            None => PackageRequest {
+            _ => PackageRequest {
                 name: s.trim().to_string(),
                 version: None,
             },
-        })
+        }
     }
+}
+
+/// Why `entry` is not `NAME`, `NAME=VERSION` or a pattern, when that shows
+/// before variables are expanded: apt's dependency syntax (relations such as
+/// `(>= 1)`, alternatives, architecture qualifiers) is not accepted.
+fn package_entry_syntax_error(entry: &str) -> Option<&'static str> {
+    let t = entry.trim();
+    if t.is_empty() {
+        return Some("is empty; write `NAME` or `NAME=VERSION`");
+    }
+    if t.starts_with('?') {
+        return None;
+    }
+    if t.contains(|c: char| c.is_whitespace() || "()<>|,!".contains(c)) {
+        return Some(
+            "is not `NAME` or `NAME=VERSION`: dependency syntax (version relations \
+             such as `(>= 1)`, alternatives, spaces) is not accepted; pin an exact \
+             version as `NAME=VERSION` or name the package alone",
+        );
+    }
+    None
 }
 
 /// A package that is never unpacked, but satisfies dependencies on it.
@@ -373,7 +435,8 @@ pub struct Accounts {
     /// Users to add to `/etc/passwd` and `/etc/shadow`.
     #[serde(default)]
     pub users: Vec<User>,
-    /// The user the image runs as: a user name from `users`, or `UID[:GID]`.
+    /// The user the image runs as: `NAME`, `UID`, `NAME:GROUP` or `UID:GID`,
+    /// a name being one declared in `users` (or `groups`).
     #[serde(default)]
     pub run_as: Option<String>,
 }
@@ -382,7 +445,7 @@ pub struct Accounts {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Group {
-    /// Group name.
+    /// Group name: `^[a-z_][a-z0-9_-]*[$]?$`, at most 32 characters.
     pub groupname: String,
     /// Numeric id.
     pub gid: u32,
@@ -395,7 +458,7 @@ pub struct Group {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct User {
-    /// User name.
+    /// User name: `^[a-z_][a-z0-9_-]*[$]?$`, at most 32 characters.
     pub username: String,
     /// Numeric user id.
     pub uid: u32,
@@ -414,7 +477,7 @@ pub struct User {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FileEntry {
-    /// Source path, relative to the spec's directory.
+    /// Source path, relative to the spec's directory and inside it.
     pub source: PathBuf,
     /// Absolute destination path in the image.
     pub path: String,
@@ -435,7 +498,7 @@ pub struct PathEntry {
     /// What to do there.
     #[serde(rename = "type")]
     pub kind: PathKind,
-    /// Symlink target (for `symlink`).
+    /// Symlink target: required for `symlink`, refused otherwise.
     #[serde(default)]
     pub target: Option<String>,
     /// Octal mode, e.g. `"0755"`.
@@ -470,6 +533,17 @@ pub fn parse_owner(s: &str) -> Option<(u32, u32)> {
     Some((u.parse().ok()?, g.parse().ok()?))
 }
 
+/// The Debian architectures `architectures` may name (`all` is not one: it
+/// is a package property, not a machine).
+pub const ARCHITECTURES: &[&str] = &[
+    "amd64", "arm64", "armel", "armhf", "i386", "loong64", "mips64el", "ppc64el", "riscv64",
+    "s390x",
+];
+
+/// The longest `name` and account name accepted.
+const MAX_NAME: usize = 128;
+const MAX_ACCOUNT_NAME: usize = 32;
+
 impl Spec {
     /// Loads a spec file, expanding `${VAR}` from the process environment.
     pub fn load(path: &Path) -> Result<Spec, Error> {
@@ -491,17 +565,20 @@ impl Spec {
             path: path.to_owned(),
             message: e.to_string(),
         };
-        // First pass: structure, unknown keys and types, with line numbers.
-        let _: Spec = serde_norway::from_str(text).map_err(yaml_err)?;
-        // Second pass: expand variables in every string, then deserialize.
-        let mut value: serde_norway::Value = serde_norway::from_str(text).map_err(yaml_err)?;
-        let raw_repos = value
+        // One typed pass over the text: structure, unknown keys and types,
+        // with key and line. It reads a scalar where a string is expected by
+        // its exact text (`8080`, `true`, `1.0` stay as written), which a pass
+        // through a `Value` would turn into a number first and then reject
+        // without a position.
+        let mut spec: Spec = serde_norway::from_str(text).map_err(yaml_err)?;
+        // The untyped tree: the repositories as written, and empty values.
+        let value: serde_norway::Value = serde_norway::from_str(text).map_err(yaml_err)?;
+        reject_nulls(&value, path)?;
+        spec.repositories_as_written = value
             .get("repositories")
             .map(|v| serde_json::to_string(&yaml_to_json(v)).unwrap_or_default())
             .unwrap_or_default();
-        expand_value(&mut value, "", path, env)?;
-        let mut spec: Spec = serde_norway::from_value(value).map_err(yaml_err)?;
-        spec.repositories_as_written = raw_repos;
+        spec.expand_variables(path, env)?;
         spec.base_dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -510,34 +587,165 @@ impl Spec {
         Ok(spec)
     }
 
+    /// Expands `${VAR}` in every string value, naming the key in errors.
+    fn expand_variables(
+        &mut self,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), Error> {
+        let x = |s: &mut String, key: &str| -> Result<(), Error> {
+            if s.contains('$') {
+                *s = expand(s, key, path, env)?;
+            }
+            Ok(())
+        };
+        let xo = |s: &mut Option<String>, key: &str| match s {
+            Some(s) => x(s, key),
+            None => Ok(()),
+        };
+        let xv = |v: &mut [String], key: &str| -> Result<(), Error> {
+            for (i, s) in v.iter_mut().enumerate() {
+                x(s, &format!("{key}[{i}]"))?;
+            }
+            Ok(())
+        };
+        let xm = |m: &mut BTreeMap<String, String>, key: &str| -> Result<(), Error> {
+            for (k, v) in m.iter_mut() {
+                x(v, &format!("{key}.{k}"))?;
+            }
+            Ok(())
+        };
+        x(&mut self.name, "name")?;
+        x(&mut self.tag, "tag")?;
+        if let Repositories::List(list) = &mut self.repositories {
+            for (i, r) in list.iter_mut().enumerate() {
+                let k = format!("repositories[{i}]");
+                match r {
+                    RepositoryEntry::Host { host } => x(host, &format!("{k}.host"))?,
+                    RepositoryEntry::Explicit(r) => {
+                        x(&mut r.uri, &format!("{k}.uri"))?;
+                        xv(&mut r.suites, &format!("{k}.suites"))?;
+                        xv(&mut r.components, &format!("{k}.components"))?;
+                        x(&mut r.signed_by, &format!("{k}.signed-by"))?;
+                    }
+                }
+            }
+        }
+        xv(&mut self.architectures, "architectures")?;
+        for (i, p) in self.packages.iter_mut().enumerate() {
+            // Expanded as one entry, then split, as written.
+            let mut entry = match &p.version {
+                Some(v) => format!("{}={v}", p.name),
+                None => p.name.clone(),
+            };
+            if entry.contains('$') {
+                x(&mut entry, &format!("packages[{i}]"))?;
+                *p = PackageRequest::from_entry(&entry);
+            }
+        }
+        for (i, e) in self.exclude.iter_mut().enumerate() {
+            x(&mut e.name, &format!("exclude[{i}]"))?;
+            xo(&mut e.reason, &format!("exclude[{i}].reason"))?;
+        }
+        xv(&mut self.prefer, "prefer")?;
+        for (i, g) in self.accounts.groups.iter_mut().enumerate() {
+            let k = format!("accounts.groups[{i}]");
+            x(&mut g.groupname, &format!("{k}.groupname"))?;
+            xv(&mut g.members, &format!("{k}.members"))?;
+        }
+        for (i, u) in self.accounts.users.iter_mut().enumerate() {
+            let k = format!("accounts.users[{i}]");
+            x(&mut u.username, &format!("{k}.username"))?;
+            xo(&mut u.home, &format!("{k}.home"))?;
+            xo(&mut u.shell, &format!("{k}.shell"))?;
+        }
+        xo(&mut self.accounts.run_as, "accounts.run-as")?;
+        xv(&mut self.entrypoint, "entrypoint")?;
+        xv(&mut self.cmd, "cmd")?;
+        xo(&mut self.workdir, "workdir")?;
+        xm(&mut self.environment, "environment")?;
+        for (i, f) in self.files.iter_mut().enumerate() {
+            let k = format!("files[{i}]");
+            if let Some(s) = f.source.to_str() {
+                let mut s = s.to_string();
+                x(&mut s, &format!("{k}.source"))?;
+                f.source = PathBuf::from(s);
+            }
+            x(&mut f.path, &format!("{k}.path"))?;
+            xo(&mut f.mode, &format!("{k}.mode"))?;
+            xo(&mut f.owner, &format!("{k}.owner"))?;
+        }
+        for (i, p) in self.paths.iter_mut().enumerate() {
+            let k = format!("paths[{i}]");
+            x(&mut p.path, &format!("{k}.path"))?;
+            xo(&mut p.target, &format!("{k}.target"))?;
+            xo(&mut p.mode, &format!("{k}.mode"))?;
+            xo(&mut p.owner, &format!("{k}.owner"))?;
+        }
+        xm(&mut self.annotations, "annotations")?;
+        Ok(())
+    }
+
     fn validate(&self, path: &Path) -> Result<(), Error> {
         let invalid = |key: &str, reason: String| Error::Invalid {
             path: path.to_owned(),
             key: key.to_string(),
             reason,
         };
+        // `name` is the default output directory (`./out/NAME`) and the
+        // repository of a docker-archive reference: one path component, in
+        // the lowercase alphabet of a reference's name components.
         let name_ok = |s: &str| {
             !s.is_empty()
+                && s.len() <= MAX_NAME
+                && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._/".contains(c))
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c))
         };
         if !name_ok(&self.name) {
             return Err(invalid(
                 "name",
                 format!(
-                    "`{}` must be lowercase letters, digits, `-`, `.`, `_` or `/`",
-                    self.name
+                    "`{}` must be one path component of at most {MAX_NAME} lowercase letters, \
+                     digits, `-`, `.` or `_`, starting with a letter or digit",
+                    self.name.escape_debug()
                 ),
             ));
         }
+        // A tag, as OCI and Docker references spell one.
         if self.tag.is_empty()
             || self.tag.len() > 128
+            || self.tag.starts_with(['.', '-'])
             || !self
                 .tag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
         {
-            return Err(invalid("tag", format!("`{}` is not a valid tag", self.tag)));
+            return Err(invalid(
+                "tag",
+                format!(
+                    "`{}` is not a valid tag (at most 128 letters, digits, `-`, `.` or `_`, \
+                     not starting with `.` or `-`)",
+                    self.tag.escape_debug()
+                ),
+            ));
+        }
+        let mut archs = std::collections::BTreeSet::new();
+        for (i, a) in self.architectures.iter().enumerate() {
+            let key = format!("architectures[{i}]");
+            if !ARCHITECTURES.contains(&a.as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "`{}` is not a Debian architecture (known: {})",
+                        a.escape_debug(),
+                        ARCHITECTURES.join(", ")
+                    ),
+                ));
+            }
+            if !archs.insert(a) {
+                return Err(invalid(&key, format!("`{a}` is listed twice")));
+            }
         }
         if self.packages.is_empty() {
             return Err(invalid(
@@ -547,38 +755,66 @@ impl Spec {
         }
         let pkg_ok = |s: &str| {
             s.len() >= 2
+                && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
         };
-        for p in &self.packages {
+        let version_ok = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+        };
+        for (i, p) in self.packages.iter().enumerate() {
+            let key = format!("packages[{i}]");
+            let raw = match &p.version {
+                Some(v) => format!("{}={v}", p.name),
+                None => p.name.clone(),
+            };
+            let entry = raw.escape_debug();
             if p.name.starts_with('?') {
-                if !PATTERNS.contains(&p.name.as_str()) {
+                if !PATTERNS.contains(&p.name.as_str()) || p.version.is_some() {
                     return Err(invalid(
-                        "packages",
+                        &key,
                         format!(
-                            "unknown pattern `{}` (known: {})",
-                            p.name,
+                            "`{entry}`: unknown pattern (known: {})",
                             PATTERNS.join(", ")
                         ),
                     ));
                 }
                 continue;
             }
+            if let Some(reason) = package_entry_syntax_error(&raw) {
+                return Err(invalid(&key, format!("`{entry}` {reason}")));
+            }
             if !pkg_ok(&p.name) {
                 return Err(invalid(
-                    "packages",
-                    format!("`{}` is not a valid package name", p.name),
+                    &key,
+                    format!(
+                        "`{entry}`: `{}` is not a valid package name (at least 2 lowercase \
+                         letters, digits, `+`, `-` or `.`, starting with a letter or digit)",
+                        p.name.escape_debug()
+                    ),
                 ));
             }
-            if p.version.as_deref() == Some("") {
-                return Err(invalid("packages", format!("`{}=` has no version", p.name)));
+            match p.version.as_deref() {
+                Some("") => return Err(invalid(&key, format!("`{entry}` has no version"))),
+                Some(v) if !version_ok(v) => {
+                    return Err(invalid(
+                        &key,
+                        format!(
+                            "`{entry}`: `{}` is not a Debian version (letters, digits, \
+                             `.`, `+`, `~`, `:` and `-`)",
+                            v.escape_debug()
+                        ),
+                    ))
+                }
+                _ => {}
             }
         }
-        for e in &self.exclude {
+        for (i, e) in self.exclude.iter().enumerate() {
             if !pkg_ok(&e.name) {
                 return Err(invalid(
-                    "exclude",
-                    format!("`{}` is not a valid package name", e.name),
+                    &format!("exclude[{i}]"),
+                    format!("`{}` is not a valid package name", e.name.escape_debug()),
                 ));
             }
         }
@@ -609,106 +845,339 @@ impl Spec {
                 }
             }
         }
-        for f in &self.files {
-            check_abs("files.path", &f.path).map_err(|r| invalid("files.path", r))?;
+        self.validate_accounts(&invalid)?;
+        // `files` and `paths`: each path once, across both lists.
+        let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let key = format!("files[{i}]");
+            check_image_path(&f.path).map_err(|r| invalid(&format!("{key}.path"), r))?;
+            if let Some(first) = seen.insert(&f.path, format!("{key}.path")) {
+                return Err(invalid(
+                    &format!("{key}.path"),
+                    format!("`{}` is already given by `{first}`", f.path),
+                ));
+            }
+            check_source(&f.source).map_err(|r| invalid(&format!("{key}.source"), r))?;
             if let Some(m) = &f.mode {
-                parse_mode(m)
-                    .ok_or_else(|| invalid("files.mode", format!("`{m}` is not octal")))?;
+                parse_mode(m).ok_or_else(|| {
+                    invalid(&format!("{key}.mode"), format!("`{m}` is not octal"))
+                })?;
             }
             if let Some(o) = &f.owner {
-                parse_owner(o)
-                    .ok_or_else(|| invalid("files.owner", format!("`{o}` is not UID:GID")))?;
+                parse_owner(o).ok_or_else(|| {
+                    invalid(&format!("{key}.owner"), format!("`{o}` is not UID:GID"))
+                })?;
             }
         }
-        for p in &self.paths {
-            check_abs("paths.path", &p.path).map_err(|r| invalid("paths.path", r))?;
-            if p.kind == PathKind::Symlink && p.target.is_none() {
+        for (i, p) in self.paths.iter().enumerate() {
+            let key = format!("paths[{i}]");
+            check_image_path(&p.path).map_err(|r| invalid(&format!("{key}.path"), r))?;
+            if let Some(first) = seen.insert(&p.path, format!("{key}.path")) {
                 return Err(invalid(
-                    "paths.target",
-                    format!("symlink `{}` needs a target", p.path),
+                    &format!("{key}.path"),
+                    format!("`{}` is already given by `{first}`", p.path),
                 ));
+            }
+            match (p.kind, &p.target) {
+                (PathKind::Symlink, None) => {
+                    return Err(invalid(
+                        &format!("{key}.target"),
+                        format!("symlink `{}` needs a target", p.path),
+                    ))
+                }
+                (PathKind::Symlink, Some(t)) if t.is_empty() || t.contains('\0') => {
+                    return Err(invalid(
+                        &format!("{key}.target"),
+                        format!("`{}` is not a symlink target", t.escape_debug()),
+                    ))
+                }
+                (PathKind::Directory | PathKind::Permissions, Some(_)) => {
+                    return Err(invalid(
+                        &format!("{key}.target"),
+                        format!(
+                            "only a `type: symlink` entry has a target; `{}` is not one",
+                            p.path
+                        ),
+                    ))
+                }
+                _ => {}
             }
             if let Some(m) = &p.mode {
-                parse_mode(m)
-                    .ok_or_else(|| invalid("paths.mode", format!("`{m}` is not octal")))?;
+                parse_mode(m).ok_or_else(|| {
+                    invalid(&format!("{key}.mode"), format!("`{m}` is not octal"))
+                })?;
             }
             if let Some(o) = &p.owner {
-                parse_owner(o)
-                    .ok_or_else(|| invalid("paths.owner", format!("`{o}` is not UID:GID")))?;
+                parse_owner(o).ok_or_else(|| {
+                    invalid(&format!("{key}.owner"), format!("`{o}` is not UID:GID"))
+                })?;
             }
         }
-        let mut names = std::collections::BTreeSet::new();
-        for u in &self.accounts.users {
-            if !names.insert(&u.username) {
+        if let Some(w) = &self.workdir {
+            if !w.starts_with('/') || w.contains(['\0', '\n']) {
                 return Err(invalid(
-                    "accounts.users",
-                    format!("`{}` is listed twice", u.username),
+                    "workdir",
+                    format!("`{}` must be an absolute path", w.escape_debug()),
                 ));
             }
         }
-        if let Some(run_as) = &self.accounts.run_as {
-            let known = self.accounts.users.iter().any(|u| &u.username == run_as)
-                || run_as.split(':').all(|p| p.parse::<u32>().is_ok());
-            if !known {
+        for (k, v) in &self.environment {
+            if k.is_empty() || k.contains(['=', '\0']) {
                 return Err(invalid(
-                    "accounts.run-as",
-                    format!("`{run_as}` is neither a user in accounts.users nor UID[:GID]"),
+                    &format!("environment.{}", k.escape_debug()),
+                    "a variable name must be non-empty, without `=` or NUL".into(),
                 ));
+            }
+            if v.contains('\0') {
+                return Err(invalid(
+                    &format!("environment.{k}"),
+                    "the value contains NUL".into(),
+                ));
+            }
+        }
+        for (list, key) in [(&self.entrypoint, "entrypoint"), (&self.cmd, "cmd")] {
+            if let Some(i) = list.iter().position(|a| a.contains('\0')) {
+                return Err(invalid(&format!("{key}[{i}]"), "contains NUL".into()));
             }
         }
         Ok(())
     }
 
+    fn validate_accounts(&self, invalid: &dyn Fn(&str, String) -> Error) -> Result<(), Error> {
+        let accounts = &self.accounts;
+        let mut group_names = BTreeMap::new();
+        let mut gids = BTreeMap::new();
+        for (i, g) in accounts.groups.iter().enumerate() {
+            let key = format!("accounts.groups[{i}]");
+            check_account_name(&g.groupname)
+                .map_err(|r| invalid(&format!("{key}.groupname"), r))?;
+            if let Some(first) = group_names.insert(g.groupname.as_str(), i) {
+                return Err(invalid(
+                    &format!("{key}.groupname"),
+                    format!(
+                        "group `{}` is already declared by accounts.groups[{first}]",
+                        g.groupname
+                    ),
+                ));
+            }
+            if let Some(first) = gids.insert(g.gid, i) {
+                return Err(invalid(
+                    &format!("{key}.gid"),
+                    format!("gid {} is already used by accounts.groups[{first}]", g.gid),
+                ));
+            }
+            for (j, m) in g.members.iter().enumerate() {
+                check_account_name(m).map_err(|r| invalid(&format!("{key}.members[{j}]"), r))?;
+            }
+        }
+        let mut user_names = BTreeMap::new();
+        let mut uids = BTreeMap::new();
+        for (i, u) in accounts.users.iter().enumerate() {
+            let key = format!("accounts.users[{i}]");
+            check_account_name(&u.username).map_err(|r| invalid(&format!("{key}.username"), r))?;
+            if let Some(first) = user_names.insert(u.username.as_str(), i) {
+                return Err(invalid(
+                    &format!("{key}.username"),
+                    format!(
+                        "user `{}` is already declared by accounts.users[{first}]",
+                        u.username
+                    ),
+                ));
+            }
+            if let Some(first) = uids.insert(u.uid, i) {
+                return Err(invalid(
+                    &format!("{key}.uid"),
+                    format!("uid {} is already used by accounts.users[{first}]", u.uid),
+                ));
+            }
+            for (field, value) in [("home", &u.home), ("shell", &u.shell)] {
+                if let Some(v) = value {
+                    check_image_path(v).map_err(|r| invalid(&format!("{key}.{field}"), r))?;
+                    if v.contains(':') {
+                        return Err(invalid(
+                            &format!("{key}.{field}"),
+                            format!("`{v}` contains `:`, the /etc/passwd field separator"),
+                        ));
+                    }
+                }
+            }
+        }
+        self.run_as_ids()
+            .map_err(|r| invalid("accounts.run-as", r))?;
+        Ok(())
+    }
+
+    /// `accounts.run-as` as numeric ids: `NAME` or `UID` (the group is the
+    /// user's primary group, or the same number), `NAME:GROUP` or `UID:GID`.
+    /// A name must be declared in `accounts.users` (or `accounts.groups`).
+    fn run_as_ids(&self) -> Result<Option<(u32, u32)>, String> {
+        let Some(run_as) = &self.accounts.run_as else {
+            return Ok(None);
+        };
+        let shown = run_as.escape_debug();
+        let form = || format!("`{shown}` is not `NAME`, `UID`, `NAME:GROUP` or `UID:GID`");
+        let mut parts = run_as.split(':');
+        let user = parts.next().unwrap_or_default();
+        let group = parts.next();
+        if parts.next().is_some() || user.is_empty() || group == Some("") {
+            return Err(form());
+        }
+        let (uid, primary) = match user.parse::<u32>() {
+            Ok(uid) => (uid, uid),
+            Err(_) => {
+                let u = self
+                    .accounts
+                    .users
+                    .iter()
+                    .find(|u| u.username == user)
+                    .ok_or_else(|| {
+                        format!(
+                            "`{shown}`: `{}` is neither a user in accounts.users nor a numeric UID",
+                            user.escape_debug()
+                        )
+                    })?;
+                (u.uid, u.gid.unwrap_or(u.uid))
+            }
+        };
+        let gid = match group {
+            None => primary,
+            Some(g) => match g.parse::<u32>() {
+                Ok(gid) => gid,
+                Err(_) => {
+                    self.accounts
+                        .groups
+                        .iter()
+                        .find(|x| x.groupname == g)
+                        .ok_or_else(|| {
+                            format!(
+                                "`{shown}`: `{}` is neither a group in accounts.groups nor a numeric GID",
+                                g.escape_debug()
+                            )
+                        })?
+                        .gid
+                }
+            },
+        };
+        Ok(Some((uid, gid)))
+    }
+
     /// The numeric `UID:GID` the image runs as, if `accounts.run-as` is set.
     pub fn run_as_numeric(&self) -> Option<String> {
-        let run_as = self.accounts.run_as.as_ref()?;
-        if let Some(u) = self.accounts.users.iter().find(|u| &u.username == run_as) {
-            return Some(format!("{}:{}", u.uid, u.gid.unwrap_or(u.uid)));
+        match self.run_as_ids() {
+            Ok(ids) => ids.map(|(u, g)| format!("{u}:{g}")),
+            // Only for a spec that was not validated.
+            Err(_) => self.accounts.run_as.clone(),
         }
-        Some(match run_as.split_once(':') {
-            Some(_) => run_as.clone(),
-            None => format!("{run_as}:{run_as}"),
-        })
     }
 }
 
-fn check_abs(_key: &str, p: &str) -> Result<(), String> {
-    if !p.starts_with('/') {
-        return Err(format!("`{p}` must be absolute"));
+/// Checks a user or group name: Debian's default rule for `adduser` and
+/// `useradd` (`^[a-z_][a-z0-9_-]*[$]?$`), at most 32 characters.
+fn check_account_name(name: &str) -> Result<(), String> {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let ok = !body.is_empty()
+        && name.len() <= MAX_ACCOUNT_NAME
+        && body.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a valid account name (at most {MAX_ACCOUNT_NAME} characters: a lowercase \
+             letter or `_`, then lowercase letters, digits, `_` or `-`, optionally ending in `$`)",
+            name.escape_debug()
+        ))
     }
-    if p.split('/').any(|c| c == "..") {
-        return Err(format!("`{p}` must not contain `..`"));
+}
+
+/// Checks an absolute, normalized path in the image: no `.` or `..`
+/// component, no `//`, no trailing `/`, not `/` itself, no NUL or newline.
+fn check_image_path(p: &str) -> Result<(), String> {
+    let shown = p.escape_debug();
+    if p.contains(['\0', '\n']) {
+        return Err(format!("`{shown}` contains NUL or a newline"));
+    }
+    let Some(rest) = p.strip_prefix('/') else {
+        return Err(format!("`{shown}` must be absolute"));
+    };
+    if rest.is_empty() {
+        return Err("`/` itself cannot be given".into());
+    }
+    if rest
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!(
+            "`{shown}` must be normalized: no `.` or `..` component, no `//`, no trailing `/`"
+        ));
     }
     Ok(())
 }
 
-fn expand_value(
-    v: &mut serde_norway::Value,
-    key: &str,
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), Error> {
+/// Checks a `files` source: a relative path that stays, lexically, inside
+/// the spec's directory.
+fn check_source(source: &Path) -> Result<(), String> {
+    use std::path::Component;
+    let shown = source.display();
+    if source.as_os_str().is_empty() {
+        return Err("the source is empty".into());
+    }
+    let mut depth = 0usize;
+    for c in source.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("`{shown}` climbs out of the spec's directory"))?;
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "`{shown}` must be relative to the spec's directory"
+                ))
+            }
+        }
+    }
+    if depth == 0 {
+        return Err(format!("`{shown}` names the spec's directory, not a file"));
+    }
+    Ok(())
+}
+
+/// Rejects an empty value (`KEY:` or `~`) where a string is expected, which
+/// the typed pass would read as the text `~`, `null` or the empty string.
+fn reject_nulls(value: &serde_norway::Value, path: &Path) -> Result<(), Error> {
     use serde_norway::Value;
-    match v {
-        Value::String(s) => *s = expand(s, key, path, env)?,
-        Value::Sequence(seq) => {
-            for item in seq {
-                expand_value(item, key, path, env)?;
+    let invalid = |key: String| Error::Invalid {
+        path: path.to_owned(),
+        key,
+        reason: "has no value; write `\"\"` for an empty string".into(),
+    };
+    for key in ["environment", "annotations"] {
+        if let Some(Value::Mapping(m)) = value.get(key) {
+            for (k, v) in m {
+                if v.is_null() {
+                    let name = match k {
+                        Value::String(s) => s.clone(),
+                        other => serde_norway::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    return Err(invalid(format!("{key}.{name}")));
+                }
             }
         }
-        Value::Mapping(map) => {
-            for (k, item) in map.iter_mut() {
-                let name = k.as_str().unwrap_or("?");
-                let sub = if key.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{key}.{name}")
-                };
-                expand_value(item, &sub, path, env)?;
+    }
+    for key in ["entrypoint", "cmd"] {
+        if let Some(Value::Sequence(seq)) = value.get(key) {
+            if let Some(i) = seq.iter().position(Value::is_null) {
+                return Err(invalid(format!("{key}[{i}]")));
             }
         }
-        Value::Tagged(t) => expand_value(&mut t.value, key, path, env)?,
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
     Ok(())
 }

@@ -417,8 +417,17 @@ impl Policy {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        serde_norway::from_str(&text)
-            .map_err(|err| anyhow::anyhow!("invalid policy `{}`: {err}", path.display()))
+        serde_norway::from_str(&text).map_err(|err| {
+            // serde_norway leaves out the location when it is the start of
+            // the document (an unknown key on line 1).
+            let mut message = err.to_string();
+            if let Some(at) = err.location() {
+                if !message.contains(&format!("line {}", at.line())) {
+                    message.push_str(&format!(" at line {} column {}", at.line(), at.column()));
+                }
+            }
+            anyhow::anyhow!("invalid policy `{}`: {message}", path.display())
+        })
     }
 }
 
@@ -562,10 +571,7 @@ pub fn verify(
     platform: Option<&str>,
     db: Option<&Path>,
 ) -> Result<VerifyReport> {
-    let pem = std::fs::read_to_string(key_path)
-        .with_context(|| format!("cannot read public key `{}`", key_path.display()))?;
-    let key = VerifyingKey::from_pem(&pem)
-        .with_context(|| format!("cannot use public key `{}`", key_path.display()))?;
+    let key = VerifyingKey::load(key_path)?;
     let policy = policy.map(Policy::load).transpose()?.unwrap_or_default();
     let db = match policy.max_severity {
         Some(max) => Some(open_database(db, max)?),
@@ -583,12 +589,19 @@ pub fn verify(
     let images = match bulwark_image::open(&parsed, platform) {
         Ok(images) => images,
         Err(err) => {
-            let code = match &err {
+            let detail = match &err {
                 bulwark_image::Error::DigestMismatch { .. }
-                | bulwark_image::Error::MissingBlob { .. } => MISMATCH,
-                _ => return Err(anyhow::Error::new(err).context(format!("cannot read `{target}`"))),
+                | bulwark_image::Error::MissingBlob { .. } => err.to_string(),
+                _ => match missing_blob(dir, &err) {
+                    Some(blob) => format!("blob `{blob}` is missing"),
+                    None => {
+                        return Err(
+                            anyhow::Error::new(err).context(format!("cannot read `{target}`"))
+                        )
+                    }
+                },
             };
-            report.fail("image digests", err.to_string(), code);
+            report.fail("image digests", detail, MISMATCH);
             report.finish();
             return Ok(report);
         }
@@ -596,7 +609,9 @@ pub fn verify(
 
     if platform.is_none() {
         if let Some(index) = tagged_index(dir, tag.as_deref())? {
-            check_signature(&mut report, &key, dir, &index, "index");
+            if let Some(artifacts) = artifacts_of(&mut report, dir, &index, "index") {
+                check_signature(&mut report, &key, &artifacts, &index, "index");
+            }
         }
     }
     let rules = Rules {
@@ -608,6 +623,19 @@ pub fn verify(
     }
     report.finish();
     Ok(report)
+}
+
+/// The blob of the layout at `dir` whose absence `err` reports, if it
+/// does: a directory layout reports a blob it cannot open as an I/O error
+/// on its file, not as [`bulwark_image::Error::MissingBlob`].
+fn missing_blob(dir: &Path, err: &bulwark_image::Error) -> Option<String> {
+    let bulwark_image::Error::Io { path, source } = err else {
+        return None;
+    };
+    let in_blobs = path
+        .parent()
+        .is_some_and(|parent| parent.ends_with(dir.join("blobs").join("sha256")));
+    (source.kind() == std::io::ErrorKind::NotFound && in_blobs).then(|| path.display().to_string())
 }
 
 /// The vulnerability database that `max-severity` is evaluated with: `db`
@@ -662,23 +690,273 @@ fn tagged_index(dir: &Path, tag: Option<&str>) -> Result<Option<String>> {
         .map(str::to_owned))
 }
 
-/// The artifacts attached to `digest`, or `None` after recording a failed
-/// check (a changed byte in an artifact is a mismatch).
+/// One artifact attached to an image: its descriptor (with the artifact
+/// type and annotations) and its document.
+type Attached = (Descriptor, Vec<u8>);
+
+/// Why the artifacts of an image could not be read: what to report and
+/// the exit code.
+struct ReadFailure {
+    detail: String,
+    code: u8,
+}
+
+impl ReadFailure {
+    fn new(detail: impl Into<String>, code: u8) -> Self {
+        Self {
+            detail: detail.into(),
+            code,
+        }
+    }
+}
+
+/// A blob of the layout, read whole and checked against its digest and
+/// size; `Ok(None)` when it is not there.
+fn read_layout_blob(dir: &Path, descriptor: &Descriptor) -> Result<Option<Vec<u8>>, ReadFailure> {
+    let Some(hex) = descriptor.sha256_hex() else {
+        return Err(ReadFailure::new(
+            format!(
+                "`{}` is not a sha256 digest (`sha256:` and 64 lowercase hex digits)",
+                descriptor.digest
+            ),
+            INPUT,
+        ));
+    };
+    let path = dir.join("blobs/sha256").join(hex);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(ReadFailure::new(
+                format!("cannot read blob `{}`: {err}", path.display()),
+                MISMATCH,
+            ))
+        }
+    };
+    let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if actual != hex || bytes.len() as u64 != descriptor.size {
+        return Err(ReadFailure::new(
+            format!(
+                "blob `{}` does not match its digest: expected `{}` ({} bytes), found `sha256:{actual}` ({} bytes)",
+                path.display(),
+                descriptor.digest,
+                descriptor.size,
+                bytes.len()
+            ),
+            MISMATCH,
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Like [`read_layout_blob`], but a missing blob is a mismatch too.
+fn read_required_blob(
+    dir: &Path,
+    descriptor: &Descriptor,
+    what: &str,
+) -> Result<Vec<u8>, ReadFailure> {
+    read_layout_blob(dir, descriptor)?.ok_or_else(|| {
+        ReadFailure::new(
+            format!(
+                "{what} {} is missing: no blob `{}`",
+                descriptor.digest,
+                dir.join("blobs/sha256")
+                    .join(descriptor.sha256_hex().unwrap_or_default())
+                    .display()
+            ),
+            MISMATCH,
+        )
+    })
+}
+
+/// Whether `verify` looks at an artifact of this descriptor: bulwark's
+/// (annotated `dev.bulwark.artifact`) or of a type a check reads.
+fn is_checked(descriptor: &Descriptor) -> bool {
+    descriptor
+        .annotations
+        .contains_key(bulwark_attest::ANNOTATION_ARTIFACT)
+        || [
+            ARTIFACT_TYPE_SPDX,
+            ARTIFACT_TYPE_CYCLONEDX,
+            ARTIFACT_TYPE_DSSE,
+            ARTIFACT_TYPE_SIGSTORE_BUNDLE,
+            ARTIFACT_TYPE_IN_TOTO,
+        ]
+        .contains(&artifact_type(descriptor))
+}
+
+/// The artifacts attached to `digest` in the layout at `dir`: those its
+/// referrers index (tagged `sha256-<hex>`) lists, and the untagged
+/// artifact manifests of `index.json` whose `subject` is `digest`. Every
+/// blob read is checked against its digest.
+///
+/// An entry the referrers index of `digest` lists claims to be one of its
+/// artifacts: a missing blob there is a mismatch. An untagged entry whose
+/// manifest is missing may belong to any image: it is ignored, with a
+/// note. Artifacts of other types than those `verify` checks (and not
+/// bulwark's) are ignored without reading their documents.
+fn read_referrers(
+    dir: &Path,
+    digest: &str,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Attached>, ReadFailure> {
+    #[derive(Deserialize)]
+    struct IndexDoc {
+        #[serde(default)]
+        manifests: Vec<Descriptor>,
+    }
+    let tag = bulwark_attest::referrers_tag(digest)
+        .ok_or_else(|| ReadFailure::new(format!("`{digest}` is not a sha256 digest"), INPUT))?;
+    let path = dir.join("index.json");
+    let bytes = std::fs::read(&path).map_err(|err| {
+        ReadFailure::new(format!("cannot read `{}`: {err}", path.display()), INPUT)
+    })?;
+    let index: IndexDoc = serde_json::from_slice(&bytes).map_err(|err| {
+        ReadFailure::new(
+            format!("invalid JSON in `{}`: {err}", path.display()),
+            INPUT,
+        )
+    })?;
+    fn ref_name(d: &Descriptor) -> Option<&str> {
+        d.annotations
+            .get(bulwark_emit::ANNOTATION_REF_NAME)
+            .map(String::as_str)
+    }
+    // (descriptor, whether the referrers index of `digest` lists it).
+    let mut candidates: Vec<(Descriptor, bool)> = Vec::new();
+    if let Some(referrers) = index
+        .manifests
+        .iter()
+        .find(|d| ref_name(d) == Some(tag.as_str()))
+    {
+        let bytes = read_required_blob(dir, referrers, "the referrers index")?;
+        let listed: IndexDoc = serde_json::from_slice(&bytes).map_err(|err| {
+            ReadFailure::new(
+                format!(
+                    "the referrers index {} is not valid JSON: {err}",
+                    referrers.digest
+                ),
+                INPUT,
+            )
+        })?;
+        candidates.extend(listed.manifests.into_iter().map(|d| (d, true)));
+    }
+    for descriptor in &index.manifests {
+        if descriptor.artifact_type.is_some()
+            && descriptor.media_type == bulwark_emit::MEDIA_TYPE_MANIFEST
+            && !candidates
+                .iter()
+                .any(|(d, _)| d.digest == descriptor.digest)
+        {
+            let mut descriptor = descriptor.clone();
+            descriptor
+                .annotations
+                .remove(bulwark_emit::ANNOTATION_REF_NAME);
+            candidates.push((descriptor, false));
+        }
+    }
+
+    let mut found = Vec::new();
+    for (descriptor, claimed) in candidates {
+        if descriptor.media_type != bulwark_emit::MEDIA_TYPE_MANIFEST {
+            continue;
+        }
+        let bytes = if claimed {
+            read_required_blob(dir, &descriptor, "artifact manifest")?
+        } else {
+            match read_layout_blob(dir, &descriptor)? {
+                Some(bytes) => bytes,
+                None => {
+                    let note = format!(
+                        "ignored the artifact {} (type {}) that index.json lists: its manifest blob is missing",
+                        descriptor.digest,
+                        artifact_type(&descriptor).escape_debug()
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                    continue;
+                }
+            }
+        };
+        let manifest: Value = match serde_json::from_slice(&bytes) {
+            Ok(manifest) => manifest,
+            Err(_) if !claimed => continue,
+            Err(err) => {
+                return Err(ReadFailure::new(
+                    format!(
+                        "artifact manifest {} is not valid JSON: {err}",
+                        descriptor.digest
+                    ),
+                    INPUT,
+                ))
+            }
+        };
+        if manifest.pointer("/subject/digest").and_then(Value::as_str) != Some(digest) {
+            continue;
+        }
+        let annotations: BTreeMap<String, String> = manifest
+            .get("annotations")
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+            .unwrap_or_default();
+        let descriptor = Descriptor {
+            artifact_type: descriptor.artifact_type.clone().or_else(|| {
+                manifest
+                    .get("artifactType")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }),
+            annotations: if descriptor.annotations.is_empty() {
+                annotations
+            } else {
+                descriptor.annotations.clone()
+            },
+            ..descriptor
+        };
+        if !is_checked(&descriptor) {
+            continue;
+        }
+        let layers: Vec<Descriptor> = manifest
+            .get("layers")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default();
+        let [layer] = layers.as_slice() else {
+            return Err(ReadFailure::new(
+                format!(
+                    "artifact manifest `{}` is not usable: it has {} usable layers, not one",
+                    descriptor.digest,
+                    layers.len()
+                ),
+                INPUT,
+            ));
+        };
+        let document = read_required_blob(
+            dir,
+            layer,
+            &format!("the document of artifact {}", descriptor.digest),
+        )?;
+        found.push((descriptor, document));
+    }
+    Ok(found)
+}
+
+/// The artifacts attached to `digest` (see [`read_referrers`]), or `None`
+/// after recording a failed check (a changed byte in an artifact, or a
+/// missing blob it names, is a mismatch).
 fn artifacts_of(
     report: &mut VerifyReport,
     dir: &Path,
     digest: &str,
     label: &str,
-) -> Option<Vec<(Descriptor, Vec<u8>)>> {
-    match bulwark_attest::referrers(dir, digest) {
+) -> Option<Vec<Attached>> {
+    match read_referrers(dir, digest, &mut report.notes) {
         Ok(found) => Some(found),
-        Err(err) => {
-            let code = match err {
-                bulwark_attest::Error::BlobMismatch { .. } => MISMATCH,
-                bulwark_attest::Error::Io { .. } => MISMATCH,
-                _ => INPUT,
-            };
-            report.fail(format!("attestations {label}"), err.to_string(), code);
+        Err(failure) => {
+            report.fail(
+                format!("attestations {label}"),
+                failure.detail,
+                failure.code,
+            );
             None
         }
     }
@@ -695,20 +973,18 @@ fn artifact_type(descriptor: &Descriptor) -> &str {
     descriptor.artifact_type.as_deref().unwrap_or("")
 }
 
-/// Checks the Sigstore bundle signature(s) over `digest`.
+/// Checks the Sigstore bundle signature(s) over `digest` among the
+/// `artifacts` attached to it.
 fn check_signature(
     report: &mut VerifyReport,
     key: &VerifyingKey,
-    dir: &Path,
+    artifacts: &[Attached],
     digest: &str,
     label: &str,
 ) {
     let name = format!("signature {label}");
-    let Some(artifacts) = artifacts_of(report, dir, digest, label) else {
-        return;
-    };
     let mut first_error = None;
-    for (descriptor, document) in &artifacts {
+    for (descriptor, document) in artifacts {
         if artifact_type(descriptor) != ARTIFACT_TYPE_SIGSTORE_BUNDLE {
             continue;
         }
@@ -744,12 +1020,117 @@ fn short(key_id: &str) -> &str {
 type Pkg = (String, String, String);
 
 /// What an SBOM says about one package besides its identity.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Listed {
     /// Its `pkg:deb/` PURL.
     purl: String,
-    /// The hex SHA-256 of its `.deb`, when the SBOM gives one.
-    sha256: Option<String>,
+    /// The hex SHA-256s of its `.deb` the SBOM gives (bulwark's give one,
+    /// when the build knew it).
+    sha256: Vec<String>,
+    /// Its license, as the SBOM declares it.
+    license: ListedLicense,
+}
+
+/// A package's license as an SBOM declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ListedLicense {
+    /// SPDX `licenseDeclared` and `licenseConcluded` (`None` when absent).
+    Spdx {
+        declared: Option<String>,
+        concluded: Option<String>,
+    },
+    /// CycloneDX `licenses`: each entry's `expression` (or `license.id`,
+    /// `license.name`).
+    CycloneDx(Vec<String>),
+}
+
+impl ListedLicense {
+    /// What the SBOM declares, when it is not `expected` (the license
+    /// bulwark's SBOMs derive from the image's copyright file) the way
+    /// bulwark writes it: SPDX `licenseDeclared` the expression (or
+    /// `NOASSERTION`) and `licenseConcluded` `NOASSERTION` (or the same);
+    /// CycloneDX one `expression`, none for `NOASSERTION`.
+    fn differs(&self, expected: &bulwark_sbom::License) -> Option<String> {
+        let want = expected.as_str();
+        match self {
+            Self::Spdx {
+                declared,
+                concluded,
+            } => {
+                let declared = declared.as_deref().unwrap_or("NOASSERTION");
+                let concluded = concluded.as_deref().unwrap_or("NOASSERTION");
+                if declared != want {
+                    Some(format!("`{declared}`"))
+                } else if concluded != "NOASSERTION" && concluded != want {
+                    Some(format!("`{concluded}` (licenseConcluded)"))
+                } else {
+                    None
+                }
+            }
+            Self::CycloneDx(listed) => {
+                let ok = match expected {
+                    bulwark_sbom::License::NoAssertion => listed.is_empty(),
+                    bulwark_sbom::License::Expression(e) => listed.as_slice() == [e.clone()],
+                };
+                (!ok).then(|| {
+                    if listed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        listed
+                            .iter()
+                            .map(|l| format!("`{l}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// The packages an SBOM lists, by identity, and what in it is not one
+/// package of the image listed once.
+#[derive(Debug, Default)]
+struct Listing {
+    packages: BTreeMap<Pkg, Listed>,
+    /// Entries that are no package of the image, or list one again.
+    problems: Vec<String>,
+}
+
+impl Listing {
+    fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    /// Adds the entry `show` of (name, version, PURL, `.deb` SHA-256s,
+    /// license); a PURL that is not `pkg:deb/` or an identity already
+    /// listed is a problem.
+    fn add(
+        &mut self,
+        show: &str,
+        (name, version, purl, sha256, license): (String, String, &str, Vec<String>, ListedLicense),
+    ) {
+        if !purl.starts_with("pkg:deb/") {
+            self.problem(format!(
+                "{show} has PURL `{purl}`, not a pkg:deb package of the image"
+            ));
+            return;
+        }
+        let key = (name, version, purl_arch(purl).unwrap_or("").to_owned());
+        if self.packages.contains_key(&key) {
+            let (n, v, a) = &key;
+            self.problem(format!("`{n}` {v} ({a}) is listed twice"));
+            return;
+        }
+        self.packages.insert(
+            key,
+            Listed {
+                purl: purl.to_owned(),
+                sha256,
+                license,
+            },
+        );
+    }
 }
 
 /// The policy and what evaluating it needs.
@@ -790,11 +1171,11 @@ fn verify_image(
         })
         .collect();
 
-    check_signature(report, key, dir, &digest, &label);
     let Some(artifacts) = artifacts_of(report, dir, &digest, &label) else {
         evaluate_policy(report, rules, image, &records, None, &label);
         return Ok(());
     };
+    check_signature(report, key, &artifacts, &digest, &label);
 
     // Provenance.
     let mut builder = None;
@@ -930,18 +1311,24 @@ fn verify_image(
                 continue;
             };
             let listed = if kind == "sbom-spdx" {
-                spdx_packages(&sbom)
+                spdx_packages(&sbom, image, &digest)
             } else {
-                cyclonedx_packages(&sbom)
+                cyclonedx_packages(&sbom, image, &digest)
             };
             let which = if atype == ARTIFACT_TYPE_DSSE {
                 "signed"
             } else {
                 "unsigned copy"
             };
-            let keys: BTreeSet<Pkg> = listed.keys().cloned().collect();
-            let diff = first_difference(&actual, &keys)
-                .or_else(|| first_detail_difference(&records, image, &listed, &deb_digests));
+            let keys: BTreeSet<Pkg> = listed.packages.keys().cloned().collect();
+            let diff = listed
+                .problems
+                .first()
+                .cloned()
+                .or_else(|| first_difference(&actual, &keys))
+                .or_else(|| {
+                    first_detail_difference(&records, image, &listed.packages, &deb_digests)
+                });
             match diff {
                 None => report.pass(
                     format!("{name} ({which})"),
@@ -949,9 +1336,9 @@ fn verify_image(
                         "lists exactly the {} packages in the image, with their PURLs{}",
                         actual.len(),
                         if deb_digests.is_empty() {
-                            ""
+                            " and licenses"
                         } else {
-                            " and the provenance's .deb digests"
+                            ", licenses and the provenance's .deb digests"
                         }
                     ),
                 ),
@@ -999,9 +1386,10 @@ fn provenance_debs(statement: &Value) -> BTreeMap<Pkg, String> {
 }
 
 /// For an SBOM that lists the image's packages: the first package whose
-/// PURL differs from the one recomputed from the image, or whose `.deb`
-/// SHA-256 differs from the verified provenance's (`debs`, when there is
-/// one).
+/// PURL differs from the one recomputed from the image, whose license
+/// differs from the one bulwark's SBOMs derive from the image's copyright
+/// file for it, or whose `.deb` SHA-256 differs from the verified
+/// provenance's (`debs`, when there is one).
 fn first_detail_difference(
     records: &[PackageRecord],
     image: &Contents,
@@ -1022,11 +1410,21 @@ fn first_detail_difference(
                 entry.purl
             ));
         }
+        if let Some(found) = entry.license.differs(&r.license) {
+            return Some(format!(
+                "{show} has license {found} in the SBOM, the image's copyright file gives `{}`",
+                r.license
+            ));
+        }
         if let Some(expected) = debs.get(&key) {
-            if entry.sha256.as_deref() != Some(expected.as_str()) {
+            if entry.sha256.as_slice() != [expected.clone()] {
                 return Some(format!(
                     "{show} has .deb SHA-256 {} in the SBOM, the signed provenance says {expected}",
-                    entry.sha256.as_deref().unwrap_or("(none)")
+                    if entry.sha256.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        entry.sha256.join(", ")
+                    }
                 ));
             }
         }
@@ -1070,89 +1468,201 @@ fn purl_arch(purl: &str) -> Option<&str> {
         .find_map(|q| q.strip_prefix("arch="))
 }
 
-/// Packages an SPDX document lists: those with a `pkg:deb/` PURL, with it
-/// and their SHA-256 checksum.
-fn spdx_packages(doc: &Value) -> BTreeMap<Pkg, Listed> {
-    let mut out = BTreeMap::new();
+/// Packages an SPDX document lists, by identity. Besides the image (the
+/// package the document `DESCRIBES` that carries the manifest digest) and
+/// the image's operating system (purpose `OPERATING-SYSTEM`, no PURL),
+/// every package must have exactly one PURL, a `pkg:deb/` one, and be
+/// listed once; each other entry is a problem.
+fn spdx_packages(doc: &Value, image: &Contents, digest: &str) -> Listing {
+    let mut out = Listing::default();
+    let described: BTreeSet<&str> = doc
+        .get("relationships")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r.get("spdxElementId").and_then(Value::as_str) == Some("SPDXRef-DOCUMENT")
+                && r.get("relationshipType").and_then(Value::as_str) == Some("DESCRIBES")
+        })
+        .filter_map(|r| r.get("relatedSpdxElement").and_then(Value::as_str))
+        .chain(
+            doc.get("documentDescribes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        )
+        .collect();
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let mut subject_seen = false;
+    let mut os_seen = false;
     for p in doc
         .get("packages")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        let purl = p
+        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let id = s("SPDXID");
+        let show = format!("package `{}` ({id})", s("name"));
+        let sha256: Vec<String> = p
+            .get("checksums")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.get("algorithm").and_then(Value::as_str) == Some("SHA256"))
+            .map(|c| {
+                c.get("checksumValue")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        let purls: Vec<&str> = p
             .get("externalRefs")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter(|r| r.get("referenceType").and_then(Value::as_str) == Some("purl"))
-            .filter_map(|r| r.get("referenceLocator").and_then(Value::as_str))
-            .find(|l| l.starts_with("pkg:deb/"));
-        if let Some(purl) = purl {
-            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-            let sha256 = p
-                .get("checksums")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|c| c.get("algorithm").and_then(Value::as_str) == Some("SHA256"))
-                .find_map(|c| c.get("checksumValue").and_then(Value::as_str))
-                .map(str::to_owned);
-            out.insert(
-                (
-                    s("name"),
-                    s("versionInfo"),
-                    purl_arch(purl).unwrap_or("").to_owned(),
-                ),
-                Listed {
-                    purl: purl.to_owned(),
-                    sha256,
-                },
-            );
+            .map(|r| {
+                r.get("referenceLocator")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            })
+            .collect();
+        if purls.is_empty() {
+            if !subject_seen && described.contains(id.as_str()) && sha256.iter().any(|h| h == hex) {
+                subject_seen = true;
+            } else if !os_seen
+                && p.get("primaryPackagePurpose").and_then(Value::as_str)
+                    == Some("OPERATING-SYSTEM")
+                && is_image_os(image, &s("name"), p.get("versionInfo"))
+            {
+                os_seen = true;
+            } else {
+                out.problem(format!("{show} has no pkg:deb PURL"));
+            }
+            continue;
         }
+        let [purl] = purls.as_slice() else {
+            out.problem(format!("{show} has {} PURLs", purls.len()));
+            continue;
+        };
+        let license = ListedLicense::Spdx {
+            declared: p
+                .get("licenseDeclared")
+                .map(|v| v.as_str().unwrap_or("(not a string)").to_owned()),
+            concluded: p
+                .get("licenseConcluded")
+                .map(|v| v.as_str().unwrap_or("(not a string)").to_owned()),
+        };
+        out.add(&show, (s("name"), s("versionInfo"), purl, sha256, license));
+    }
+    if !subject_seen {
+        out.problem(format!(
+            "no package that the document describes carries the image's manifest digest {digest}"
+        ));
     }
     out
 }
 
-/// Packages a CycloneDX document lists: components with a `pkg:deb/` PURL,
-/// with it and their SHA-256 hash.
-fn cyclonedx_packages(doc: &Value) -> BTreeMap<Pkg, Listed> {
-    let mut out = BTreeMap::new();
-    for c in doc
-        .get("components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(purl) = c
-            .get("purl")
-            .and_then(Value::as_str)
-            .filter(|p| p.starts_with("pkg:deb/"))
-        else {
-            continue;
-        };
-        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let sha256 = c
-            .get("hashes")
+/// Packages a CycloneDX document lists, by identity: every component at
+/// any depth (under `components` and under `metadata.component`). Besides
+/// files (type `file`, no PURL) and the image's operating system (type
+/// `operating-system`, no PURL), every component must have a `pkg:deb/`
+/// PURL and be listed once; each other component is a problem. The
+/// `metadata.component` must carry the image's manifest digest.
+fn cyclonedx_packages(doc: &Value, image: &Contents, digest: &str) -> Listing {
+    let mut out = Listing::default();
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let hashes = |c: &Value| -> Vec<String> {
+        c.get("hashes")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter(|h| h.get("alg").and_then(Value::as_str) == Some("SHA-256"))
-            .find_map(|h| h.get("content").and_then(Value::as_str))
-            .map(str::to_owned);
-        out.insert(
+            .map(|h| {
+                h.get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let children = |c: &Value| -> Vec<Value> {
+        c.get("components")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let metadata = doc.pointer("/metadata/component");
+    if !metadata.is_some_and(|m| hashes(m).iter().any(|h| h == hex)) {
+        out.problem(format!(
+            "metadata.component does not carry the image's manifest digest {digest}"
+        ));
+    }
+    let mut pending: Vec<Value> = children(doc);
+    pending.extend(metadata.map(children).unwrap_or_default());
+    pending.reverse();
+    let mut os_seen = false;
+    while let Some(c) = pending.pop() {
+        let mut nested = children(&c);
+        nested.reverse();
+        pending.extend(nested);
+        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let kind = s("type");
+        let show = format!("component `{}` (type {kind})", s("name"));
+        let Some(purl) = c.get("purl") else {
+            if kind == "file" {
+                continue;
+            }
+            if kind == "operating-system"
+                && !os_seen
+                && is_image_os(image, &s("name"), c.get("version"))
+            {
+                os_seen = true;
+            } else {
+                out.problem(format!("{show} has no pkg:deb PURL"));
+            }
+            continue;
+        };
+        let purl = purl.as_str().unwrap_or("(not a string)");
+        let licenses = c
+            .get("licenses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                l.get("expression")
+                    .or_else(|| l.pointer("/license/id"))
+                    .or_else(|| l.pointer("/license/name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("(unreadable)")
+                    .to_owned()
+            })
+            .collect();
+        out.add(
+            &show,
             (
                 s("name"),
                 s("version"),
-                purl_arch(purl).unwrap_or("").to_owned(),
+                purl,
+                hashes(&c),
+                ListedLicense::CycloneDx(licenses),
             ),
-            Listed {
-                purl: purl.to_owned(),
-                sha256,
-            },
         );
     }
     out
+}
+
+/// Whether an SBOM's operating-system entry is the image's, as bulwark's
+/// SBOMs write it: `ID` and `VERSION_ID` (else `VERSION_CODENAME`).
+fn is_image_os(image: &Contents, name: &str, version: Option<&Value>) -> bool {
+    image.os.as_ref().is_some_and(|os| {
+        os.id == name
+            && version.and_then(Value::as_str)
+                == os.version_id.as_deref().or(os.version_codename.as_deref())
+    })
 }
 
 /// The first package (in name order) that is in one set and not the other.

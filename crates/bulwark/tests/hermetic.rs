@@ -630,6 +630,52 @@ fn ld_so_conf_d_directories_get_an_ld_so_cache_the_loader_uses() {
 /// The spec's `files`, `paths`, accounts and config keys reach the image:
 /// skopeo reads the config, GNU tar the system layer's modes and owners.
 #[test]
+fn hostile_files_and_paths_are_refused_before_anything_is_written() {
+    let w = World::new();
+    fs::create_dir_all(w.path("specs")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", w.path("specs/leak")).unwrap();
+    let out = w.path("out");
+    for (name, extra, needles) in [
+        (
+            "leak",
+            "files: [{source: leak, path: /leak}]",
+            &["files[0].source", "outside the spec's directory"][..],
+        ),
+        (
+            "climb",
+            "files: [{source: ../../etc/passwd, path: /x}]",
+            &["files[0].source"][..],
+        ),
+        (
+            "redirect",
+            // bulwark writes /etc/passwd and /etc/group for the account.
+            "paths: [{path: /etc, type: symlink, target: /tmp}]\naccounts:\n  groups: [{groupname: app, gid: 1000}]\n  users: [{username: app, uid: 1000, gid: 1000}]",
+            &["paths[0]", "/etc"][..],
+        ),
+        (
+            "inject",
+            "accounts:\n  users: [{username: \"a:b\", uid: 1000, gid: 1000}]",
+            &["accounts.users[0].username"][..],
+        ),
+        ("escape", "", &["name"][..]),
+    ] {
+        let spec = if name == "escape" {
+            w.spec("../../escaped", &["foo"], extra)
+        } else {
+            w.spec(name, &["foo"], extra)
+        };
+        let run = w.run(&[
+            "build",
+            spec.to_str().unwrap(),
+            "-o",
+            &format!("oci:{}:{name}", out.display()),
+        ]);
+        run.error(2, needles);
+        assert!(!out.join("index.json").exists(), "{name}: nothing written");
+    }
+}
+
+#[test]
 fn spec_files_paths_and_config_reach_the_image() {
     let w = World::new();
     fs::create_dir_all(w.path("specs")).unwrap();

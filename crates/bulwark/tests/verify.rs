@@ -869,8 +869,9 @@ fn policy_run(s: &Signed, policy: &str) -> (Option<i32>, Vec<String>) {
     (run.code, violations)
 }
 
-#[test]
-fn license_and_builder_policies_through_verify() {
+/// The licensed fixture packages built signed into `out:latest`, with
+/// `extra` spec keys.
+fn signed_licensed(extra: &str) -> Signed {
     let w = licensed_world();
     let key = w.path("keys/release");
     w.run(&["key", "generate", "--out", key.to_str().unwrap()])
@@ -879,14 +880,19 @@ fn license_and_builder_policies_through_verify() {
     let spec = w.spec(
         "licensed",
         &["fixture-base", "mit-tool", "gpl-tool", "dual-tool"],
-        "",
+        extra,
     );
     w.build_ok(
         &spec,
         &format!("oci:{}:latest", layout.display()),
         &["--sign", key.to_str().unwrap()],
     );
-    let s = Signed { w, key, layout };
+    Signed { w, key, layout }
+}
+
+#[test]
+fn license_and_builder_policies_through_verify() {
+    let s = signed_licensed("");
     let only = |violations: &[String], packages: &[&str], rule: &str| {
         assert_eq!(violations.len(), packages.len(), "{violations:#?}");
         for p in packages {
@@ -1306,4 +1312,332 @@ fn consistently_rewritten_artifacts_fail_their_deeper_checks() {
             })
         },
     );
+}
+
+/// `rewrite_artifact` of a JSON document (an unsigned SBOM copy) by `edit`.
+fn rewrite_json(
+    layout: &Path,
+    subject: &str,
+    artifact_type: &str,
+    kind: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    rewrite_artifact(layout, subject, artifact_type, kind, |doc| {
+        let mut doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        edit(&mut doc);
+        serde_json::to_vec(&doc).unwrap()
+    })
+}
+
+/// The entry of `list` named `name` in an SBOM document.
+fn entry<'a>(doc: &'a mut serde_json::Value, list: &str, name: &str) -> &'a mut serde_json::Value {
+    doc[list]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` in `{list}`"))
+}
+
+#[test]
+fn forged_sbom_entries_fail_duplicates_extra_packages_and_licenses() {
+    let s = Signed::new(true);
+    let key = s.key.clone();
+
+    // A duplicate placed first, with another repository and an all-zero
+    // .deb SHA-256: the package is named as listed twice.
+    verify_rewritten(
+        &s,
+        "spdx-duplicate",
+        5,
+        "sbom-spdx",
+        &["unsigned copy", "`libfoo` 1.0-1 (amd64) is listed twice"],
+        |layout, digest| {
+            rewrite_json(layout, digest, SPDX, "sbom-spdx", |doc| {
+                let mut forged = entry(doc, "packages", "libfoo").clone();
+                let purl = forged["externalRefs"][0]["referenceLocator"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                forged["externalRefs"][0]["referenceLocator"] =
+                    format!("{purl}&repository_url=https://evil.example").into();
+                forged["checksums"][0]["checksumValue"] = "00".repeat(32).into();
+                forged["SPDXID"] = "SPDXRef-Package-forged".into();
+                doc["packages"].as_array_mut().unwrap().insert(0, forged);
+            })
+        },
+    );
+    // An extra package with only a CPE, no PURL.
+    verify_rewritten(
+        &s,
+        "spdx-cpe-only",
+        5,
+        "sbom-spdx",
+        &["package `libevil` (SPDXRef-Package-evil) has no pkg:deb PURL"],
+        |layout, digest| {
+            rewrite_json(layout, digest, SPDX, "sbom-spdx", |doc| {
+                let mut evil = entry(doc, "packages", "foo").clone();
+                evil["name"] = "libevil".into();
+                evil["SPDXID"] = "SPDXRef-Package-evil".into();
+                evil["versionInfo"] = "6.6.6".into();
+                evil["externalRefs"] = serde_json::json!([{
+                    "referenceCategory": "SECURITY",
+                    "referenceType": "cpe23Type",
+                    "referenceLocator": "cpe:2.3:a:evil:libevil:6.6.6:*:*:*:*:*:*:*"
+                }]);
+                doc["packages"].as_array_mut().unwrap().push(evil);
+            })
+        },
+    );
+    // A relicensed package, in the unsigned copy and in a validly signed
+    // statement.
+    verify_rewritten(
+        &s,
+        "spdx-relicensed",
+        5,
+        "sbom-spdx",
+        &[
+            "`foo` 1.0-1 (amd64) has license `MIT` in the SBOM",
+            "NOASSERTION",
+        ],
+        |layout, digest| {
+            rewrite_json(layout, digest, SPDX, "sbom-spdx", |doc| {
+                entry(doc, "packages", "foo")["licenseDeclared"] = "MIT".into();
+            })
+        },
+    );
+    verify_rewritten(
+        &s,
+        "signed-spdx-relicensed",
+        5,
+        "sbom-spdx",
+        &["(signed)", "`bar` 2.0-1 (all) has license `MIT`"],
+        |layout, digest| {
+            rewrite_artifact(layout, digest, DSSE, "sbom-spdx", |envelope| {
+                edit_statement(envelope, Some(&key), |statement| {
+                    entry(&mut statement["predicate"], "packages", "bar")["licenseConcluded"] =
+                        "MIT".into();
+                })
+            })
+        },
+    );
+    // A component nested under another, not in the image.
+    verify_rewritten(
+        &s,
+        "cdx-nested",
+        5,
+        "sbom-cyclonedx",
+        &["`libevil` 6.6.6 (amd64) is in the SBOM, not in the image"],
+        |layout, digest| {
+            rewrite_json(layout, digest, CYCLONEDX, "sbom-cyclonedx", |doc| {
+                let purl = "pkg:deb/debian/libevil@6.6.6?arch=amd64&distro=debian-12";
+                entry(doc, "components", "foo")["components"] = serde_json::json!([{
+                    "type": "library", "bom-ref": purl, "name": "libevil",
+                    "version": "6.6.6", "purl": purl,
+                }]);
+            })
+        },
+    );
+    // A nested component without a PURL.
+    verify_rewritten(
+        &s,
+        "cdx-nested-no-purl",
+        5,
+        "sbom-cyclonedx",
+        &["component `libevil` (type library) has no pkg:deb PURL"],
+        |layout, digest| {
+            rewrite_json(layout, digest, CYCLONEDX, "sbom-cyclonedx", |doc| {
+                entry(doc, "components", "web")["components"] = serde_json::json!([{
+                    "type": "library", "name": "libevil", "version": "6.6.6",
+                }]);
+            })
+        },
+    );
+    // A relicensed component.
+    verify_rewritten(
+        &s,
+        "cdx-relicensed",
+        5,
+        "sbom-cyclonedx",
+        &["`web` 1.0-1 (all) has license `MIT` in the SBOM"],
+        |layout, digest| {
+            rewrite_json(layout, digest, CYCLONEDX, "sbom-cyclonedx", |doc| {
+                entry(doc, "components", "web")["licenses"] =
+                    serde_json::json!([{"license": {"id": "MIT"}}]);
+            })
+        },
+    );
+}
+
+#[test]
+fn sboms_with_licenses_and_files_verify() {
+    // Real licenses (MIT, GPL, `MIT OR GPL-3.0-or-later`, NOASSERTION)
+    // and, with `sbom-files`, file components nested under packages.
+    let s = signed_licensed("sbom-files: true\n");
+    let run = s.verify(&s.layout, &[]).ok();
+    assert_eq!(
+        run.stdout.matches("with their PURLs, licenses").count(),
+        4,
+        "{}",
+        run.stdout
+    );
+    // A relicensed package of a machine-readable copyright file.
+    verify_rewritten(
+        &s,
+        "cdx-relicensed",
+        5,
+        "sbom-cyclonedx",
+        &[
+            "`gpl-tool` 1.0-1 (all) has license `MIT`",
+            "GPL-2.0-or-later",
+        ],
+        |layout, digest| {
+            rewrite_json(layout, digest, CYCLONEDX, "sbom-cyclonedx", |doc| {
+                entry(doc, "components", "gpl-tool")["licenses"] =
+                    serde_json::json!([{"expression": "MIT"}]);
+            })
+        },
+    );
+}
+
+#[test]
+fn a_missing_layer_blob_exits_5_naming_it() {
+    let s = Signed::new(true);
+    let digest = manifest_digest(&s.layout, "latest");
+    let manifest = read_json(&blob(&s.layout, &digest));
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let copy = s.w.path("missing-layer");
+    copy_dir(&s.layout, &copy);
+    fs::remove_file(blob(&copy, &layer)).unwrap();
+    let run = s.verify(&copy, &[]);
+    run.error(5, &["digest or the content does not match"]);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("FAIL"))
+        .unwrap_or_else(|| panic!("no FAIL line:\n{}", run.stdout));
+    assert!(
+        line.contains(&layer[7..]) && line.contains("is missing"),
+        "{line}"
+    );
+    assert!(
+        run.stdout
+            .contains("Result: digest or content mismatch (exit 5)"),
+        "{}",
+        run.stdout
+    );
+
+    // A missing artifact document that the image's referrers index lists
+    // is a mismatch too.
+    let copy = s.w.path("missing-document");
+    copy_dir(&s.layout, &copy);
+    let spdx = document(&copy, &digest, SPDX, "sbom-spdx");
+    fs::remove_file(&spdx).unwrap();
+    let run = s.verify(&copy, &[]);
+    run.error(5, &[]);
+    let hex = spdx.file_name().unwrap().to_str().unwrap();
+    assert!(
+        run.stdout.contains(hex) && run.stdout.contains("is missing"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn unrelated_dangling_artifacts_are_ignored_and_errors_are_reported_once() {
+    let s = Signed::new(true);
+    let digest = manifest_digest(&s.layout, "latest");
+    let other = s.w.spec("other", &["foo"], "");
+    s.w.build_ok(
+        &other,
+        &format!("oci:{}:other", s.layout.display()),
+        &["--sign", s.key.to_str().unwrap()],
+    );
+
+    // An artifact entry of another type whose blob is absent.
+    let copy = s.w.path("dangling");
+    copy_dir(&s.layout, &copy);
+    let dangling = format!("sha256:{}", "a".repeat(64));
+    let mut index = index_json(&copy);
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": dangling,
+            "size": 512,
+            "artifactType": "application/vnd.example.unrelated",
+        }));
+    fs::write(copy.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let public = s.public();
+    for tag in ["latest", "other"] {
+        let target = format!("oci:{}:{tag}", copy.display());
+        let run = s.w.run(&["verify", &target, "--key", &public]).ok();
+        assert!(!run.stdout.contains("FAIL"), "{}", run.stdout);
+        assert_eq!(
+            run.stdout.matches(&dangling).count(),
+            1,
+            "one note names the ignored entry:\n{}",
+            run.stdout
+        );
+    }
+
+    // The same entry listed in the image's referrers index claims to be
+    // one of its artifacts: a mismatch, reported once.
+    let tag = format!("sha256-{}", &digest[7..]);
+    let referrers_digest = manifest_digest(&copy, &tag);
+    let mut referrers = read_json(&blob(&copy, &referrers_digest));
+    referrers["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": dangling,
+            "size": 512,
+            "artifactType": "application/vnd.example.unrelated",
+        }));
+    let bytes = serde_json::to_vec(&referrers).unwrap();
+    let new_digest = format!("sha256:{}", sha256_hex(&bytes));
+    fs::write(blob(&copy, &new_digest), &bytes).unwrap();
+    let mut index = index_json(&copy);
+    for d in index["manifests"].as_array_mut().unwrap() {
+        if d["digest"] == referrers_digest.as_str() {
+            d["digest"] = new_digest.clone().into();
+            d["size"] = bytes.len().into();
+        }
+    }
+    fs::write(copy.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let run = s.verify(&copy, &[]);
+    run.error(5, &["digest or the content does not match"]);
+    let failures: Vec<&str> = run.stdout.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(failures.len(), 1, "{}", run.stdout);
+    assert!(
+        failures[0].contains(&dangling) && failures[0].contains("is missing"),
+        "{}",
+        run.stdout
+    );
+    // The other image's verification is not affected.
+    let target = format!("oci:{}:other", copy.display());
+    s.w.run(&["verify", &target, "--key", &public]).ok();
+}
+
+#[test]
+fn an_unknown_policy_key_on_the_first_line_is_named_with_its_line() {
+    let w = World::new();
+    let key = w.path("keys/release");
+    w.run(&["key", "generate", "--out", key.to_str().unwrap()])
+        .ok();
+    let policy = w.path("policy.yaml");
+    fs::write(&policy, "deny-package: [x]\n").unwrap();
+    let target = format!("oci:{}:latest", w.path("out").display());
+    let public = format!("{}.pub", key.display());
+    let run = w.run(&[
+        "verify",
+        &target,
+        "--key",
+        &public,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    run.error(2, &["deny-package", "line 1", "policy.yaml"]);
 }
