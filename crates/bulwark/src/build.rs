@@ -96,6 +96,7 @@ pub fn resolve_plan(
             recommends: spec.recommends,
         };
         let resolution = bulwark_resolve::resolve(&index, &request)?;
+        warn_unknown_names(&index, spec, &arch, printer);
         let mut packages = Vec::new();
         for selected in resolution.packages() {
             let pkg = &selected.package;
@@ -1093,5 +1094,45 @@ pub fn explain(
             spec_path.display(),
             r.architecture
         ),
+    }
+}
+
+/// Warns about `exclude` and `prefer` names that no package of the index
+/// has or provides: most likely typos, which would otherwise change nothing
+/// silently.
+fn warn_unknown_names(
+    index: &bulwark_repo::PackageIndex,
+    spec: &bulwark_spec::Spec,
+    arch: &str,
+    printer: &Printer,
+) {
+    let mut unknown: std::collections::BTreeMap<&str, &str> = spec
+        .exclude
+        .iter()
+        .map(|e| (e.name.as_str(), "exclude"))
+        .chain(spec.prefer.iter().map(|p| (p.as_str(), "prefer")))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    for package in &index.packages {
+        unknown.remove(package.name());
+        if unknown.is_empty() {
+            return;
+        }
+        let paragraph = package.paragraph();
+        let Some(provides) = paragraph.get("Provides") else {
+            continue;
+        };
+        if unknown.keys().any(|name| provides.contains(name)) {
+            for relation in bulwark_deb::relation::parse_provides(provides).unwrap_or_default() {
+                unknown.remove(relation.name.as_str());
+            }
+        }
+    }
+    for (name, key) in unknown {
+        printer.warn(format!(
+            "`{key}` names `{name}`, which no package for `{arch}` has or provides (a typo?)"
+        ));
     }
 }

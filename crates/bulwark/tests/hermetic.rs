@@ -676,6 +676,30 @@ fn hostile_files_and_paths_are_refused_before_anything_is_written() {
 }
 
 #[test]
+fn exclude_and_prefer_names_no_repository_offers_are_warned_about() {
+    let w = World::new();
+    let spec = w.spec(
+        "typos",
+        &["foo"],
+        "exclude: [{name: fooo-typo, reason: a typo}]\nprefer: [no-such-alternative]\n",
+    );
+    let out = w.path("out");
+    let run = w.build_ok(&spec, &format!("oci:{}:typos", out.display()), &[]);
+    for (key, name) in [("exclude", "fooo-typo"), ("prefer", "no-such-alternative")] {
+        assert!(
+            run.stderr.contains(&format!(
+                "warning: `{key}` names `{name}`, which no package for `amd64` has or provides"
+            )),
+            "{run:#?}"
+        );
+    }
+    // A name the repository has is not warned about.
+    let spec = w.spec("fine", &["foo"], "prefer: [foo]\n");
+    let run = w.build_ok(&spec, &format!("oci:{}:fine", out.display()), &[]);
+    assert!(!run.stderr.contains("warning:"), "{run:#?}");
+}
+
+#[test]
 fn spec_files_paths_and_config_reach_the_image() {
     let w = World::new();
     fs::create_dir_all(w.path("specs")).unwrap();
