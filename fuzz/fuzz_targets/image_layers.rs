@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     );
     let _ = fs::write(dir.join("index.json"), index);
 
-    let Ok((target, _)) = bulwark_image::Target::parse(&format!("oci:{}", dir.display())) else {
+    let Ok((target, _)) = bulwark_image::parse_target(&format!("oci:{}", dir.display())) else {
         return;
     };
     let Ok(images) = bulwark_image::open(&target, None) else {

@@ -9,9 +9,6 @@ use crate::key::{SigningKey, VerifyingKey};
 use crate::statement::{statement, Subject, PREDICATE_COSIGN_SIGN_V1, STATEMENT_TYPE_V1};
 use crate::{Error, VerifyError};
 
-/// Media type of a Sigstore bundle v0.3 (also its OCI `artifactType`).
-pub const MEDIA_TYPE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
 /// A Sigstore bundle holding a DSSE envelope signed with a plain key.
 ///
 /// Only fields of the Sigstore protobuf schema are written (cosign parses
@@ -50,7 +47,7 @@ impl Bundle {
     /// Wraps a signed envelope; `key_id` becomes the public key hint.
     pub fn from_envelope(envelope: Envelope, key_id: &str) -> Self {
         Self {
-            media_type: MEDIA_TYPE_BUNDLE_V03.to_owned(),
+            media_type: bulwark_oci::media_type::SIGSTORE_BUNDLE_V03.to_owned(),
             verification_material: VerificationMaterial {
                 public_key: Some(PublicKeyIdentifier {
                     hint: key_id.to_owned(),
@@ -99,7 +96,7 @@ pub fn sign_manifest(
     reference: &str,
     key: &SigningKey,
 ) -> Result<Bundle, Error> {
-    let hex = digest_hex(manifest_digest)
+    let hex = bulwark_oci::sha256_hex(manifest_digest)
         .ok_or_else(|| Error::InvalidDigest(manifest_digest.to_owned()))?;
     let statement = statement(
         &[Subject::new(reference, hex)],
@@ -122,7 +119,7 @@ pub fn verify_manifest_signature(
     manifest_digest: &str,
     key: &VerifyingKey,
 ) -> Result<(), VerifyError> {
-    let expected = digest_hex(manifest_digest).ok_or_else(|| {
+    let expected = bulwark_oci::sha256_hex(manifest_digest).ok_or_else(|| {
         VerifyError::Malformed(format!("`{manifest_digest}` is not a sha256 digest"))
     })?;
     let Some(envelope) = bundle.envelope() else {
@@ -176,10 +173,4 @@ pub fn verify_manifest_signature(
                 .join(", "),
         })
     }
-}
-
-/// The 64 lowercase hex digits of a `sha256:<hex>` digest.
-pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
 }

@@ -7,7 +7,7 @@ use crate::key::{SigningKey, VerifyingKey};
 use crate::VerifyError;
 
 /// The DSSE payload type of an in-toto Statement.
-pub const PAYLOAD_TYPE_IN_TOTO: &str = "application/vnd.in-toto+json";
+pub const PAYLOAD_TYPE_IN_TOTO: &str = bulwark_oci::media_type::IN_TOTO;
 
 /// A DSSE envelope: a payload, its type, and signatures over both.
 ///

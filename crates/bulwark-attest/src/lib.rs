@@ -16,11 +16,9 @@
 //!   DSSE v1 [pre-authentication encoding](pae); [`dsse_verify`] checks it.
 //! * Image signatures: [`sign_manifest`] signs a manifest digest into a
 //!   Sigstore [`Bundle`]; [`verify_manifest_signature`] checks one.
-//! * Storage: [`attach`] writes artifacts into an OCI layout with the image
-//!   as their `subject`, plus a referrers index tagged `sha256-<hex>`;
-//!   [`publish`] moves a staged layout (an image and its artifacts) into
-//!   the output layout with one `index.json` write; [`referrers`] reads
-//!   them back, checking every digest.
+//! * Artifacts: [`dsse_artifact`] and [`bundle_artifact`] wrap envelopes
+//!   and bundles as OCI 1.1 artifacts, annotated as cosign annotates them,
+//!   for `bulwark_oci::Layout::attach`.
 //!
 //! Both algorithms sign deterministically (Ed25519 by design, ECDSA with
 //! RFC 6979 nonces), so the same key and document give the same bytes.
@@ -41,11 +39,11 @@
 //! finds and checks it once the layout is pushed (cosign requires
 //! `--insecure-ignore-tlog` because there is no log entry).
 //!
-//! # Verification errors and exit codes
+//! # Verification errors
 //!
-//! [`VerifyError::exit_code`] maps each failure to the exit code of
-//! `bulwark verify`: 3 for a missing signature, 4 for a bad signature or a
-//! wrong key, 5 for a digest mismatch, 2 for malformed input.
+//! [`VerifyError`] says why a signature did not verify: missing, bad, by
+//! another key, over another digest, or malformed. Callers decide what each
+//! means for them (`bulwark verify` maps them to its exit codes).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -53,18 +51,13 @@ use std::path::{Path, PathBuf};
 mod bundle;
 mod dsse;
 mod key;
-mod oci;
 mod statement;
 
-pub use bundle::{sign_manifest, verify_manifest_signature, Bundle, MEDIA_TYPE_BUNDLE_V03};
+use bulwark_oci::{annotation, media_type, Artifact};
+
+pub use bundle::{sign_manifest, verify_manifest_signature, Bundle};
 pub use dsse::{dsse_sign, dsse_verify, pae, Envelope, Signature, PAYLOAD_TYPE_IN_TOTO};
 pub use key::{generate, load_signing_key, write_key_pair, Algorithm, SigningKey, VerifyingKey};
-pub use oci::{
-    attach, check_destination, publish, referrers, referrers_tag, Artifact, ANNOTATION_ARTIFACT,
-    ANNOTATION_BUNDLE_CONTENT, ANNOTATION_BUNDLE_PREDICATE_TYPE, ANNOTATION_PREDICATE_TYPE,
-    ARTIFACT_TYPE_CYCLONEDX, ARTIFACT_TYPE_DSSE, ARTIFACT_TYPE_SIGSTORE_BUNDLE, ARTIFACT_TYPE_SPDX,
-    MEDIA_TYPE_EMPTY,
-};
 pub use statement::{
     provenance_statement, sbom_statement, statement, ProvenanceInput, ResourceDescriptor, Subject,
     BUILD_TYPE, PREDICATE_COSIGN_SIGN_V1, PREDICATE_CYCLONEDX, PREDICATE_SLSA_PROVENANCE_V1,
@@ -113,43 +106,6 @@ pub enum Error {
     /// Not a `sha256:<64 hex>` digest.
     #[error("`{0}` is not a sha256 digest (`sha256:` and 64 lowercase hex digits)")]
     InvalidDigest(String),
-    /// The directory is not an OCI image layout.
-    #[error("`{0}` is not an OCI image layout (no `oci-layout` file)")]
-    NotALayout(PathBuf),
-    /// A blob's content does not match the digest that names it.
-    #[error("blob `{path}` does not match its digest: expected `{expected}`, found `{actual}`")]
-    BlobMismatch {
-        /// The blob file.
-        path: PathBuf,
-        /// The digest it is named by.
-        expected: String,
-        /// The digest of its content.
-        actual: String,
-    },
-    /// A JSON file or blob could not be parsed.
-    #[error("invalid JSON in `{path}`: {source}")]
-    InvalidJson {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
-    /// An artifact manifest is not of the expected shape.
-    #[error("artifact manifest `{digest}` is not usable: {reason}")]
-    InvalidArtifact {
-        /// The manifest's digest.
-        digest: String,
-        /// Why.
-        reason: String,
-    },
-    /// A document could not be serialized.
-    #[error("failed to serialize the {what}: {source}")]
-    Serialize {
-        /// Which document.
-        what: &'static str,
-        /// The cause.
-        source: serde_json::Error,
-    },
 }
 
 impl Error {
@@ -197,15 +153,19 @@ pub enum VerifyError {
     Malformed(String),
 }
 
-impl VerifyError {
-    /// The `bulwark verify` exit code: 3 missing, 4 bad signature or wrong
-    /// key, 5 digest mismatch, 2 malformed input.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Missing => 3,
-            Self::BadSignature { .. } | Self::WrongKey { .. } => 4,
-            Self::DigestMismatch { .. } => 5,
-            Self::Malformed(_) => 2,
-        }
-    }
+/// An in-toto statement of `predicate_type` in a DSSE envelope (JSON), as
+/// an artifact of kind `kind` ([`annotation::ARTIFACT`]), annotated with
+/// its predicate type.
+pub fn dsse_artifact(kind: &str, envelope_json: Vec<u8>, predicate_type: &str) -> Artifact {
+    Artifact::new(kind, media_type::DSSE_ENVELOPE, envelope_json)
+        .with_annotation(annotation::PREDICATE_TYPE, predicate_type)
+}
+
+/// A Sigstore bundle (JSON) holding a DSSE envelope with an in-toto
+/// statement of `predicate_type`, as an artifact of kind `kind`, annotated
+/// the way cosign annotates bundles.
+pub fn bundle_artifact(kind: &str, bundle_json: Vec<u8>, predicate_type: &str) -> Artifact {
+    Artifact::new(kind, media_type::SIGSTORE_BUNDLE_V03, bundle_json)
+        .with_annotation(annotation::BUNDLE_CONTENT, "dsse-envelope")
+        .with_annotation(annotation::BUNDLE_PREDICATE_TYPE, predicate_type)
 }

@@ -215,7 +215,7 @@ pub(crate) fn bare_hex(digest: &str) -> &str {
 }
 
 /// RFC 3339 UTC, the same form as the image config's `created`.
-pub(crate) use bulwark_emit::rfc3339;
+pub(crate) use bulwark_oci::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -20,3 +20,20 @@ pub mod version;
 
 pub use control::Paragraph;
 pub use version::Version;
+
+/// The Debian architecture of the machine bulwark runs on (`amd64`,
+/// `arm64`, …): the default architecture of a build and, as an OCI
+/// platform, of what `sbom` and `scan` read.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "arm" => "armhf",
+        "powerpc64" => "ppc64el",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}

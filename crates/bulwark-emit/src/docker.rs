@@ -8,25 +8,16 @@
 //! layers, and the config's diff IDs name the uncompressed content.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::path::Path;
 
-use serde::Serialize;
+use bulwark_oci::{
+    annotation, check_repository, check_tag, media_type, open_regular, to_json, ArchiveEntry,
+    AtomicFile, Index, LayoutFile,
+};
 
-use crate::blob::{persist, temp_file_in};
-use crate::image::{serialize, BuiltImage};
-use crate::json::{Index, OciLayoutFile, ANNOTATION_REF_NAME, MEDIA_TYPE_LAYER_GZIP};
+use crate::image::BuiltImage;
 use crate::{Error, Written};
-
-/// One `manifest.json` entry.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ArchiveManifest<'a> {
-    config: String,
-    repo_tags: [&'a str; 1],
-    layers: Vec<String>,
-}
 
 /// Writes `image` as a docker-archive at `file`, named `reference`
 /// (`name:tag`; `name` alone means `name:latest`).
@@ -37,17 +28,9 @@ pub(crate) fn write_docker_archive(
     created: u64,
 ) -> Result<Written, Error> {
     let (name, tag) = split_reference(reference)?;
-    // Renaming over a device or pipe would replace it, and a directory
-    // would fail only after the whole archive was written. (A symlink is
-    // replaced, as any atomic write replaces it, never its target.)
-    if let Ok(meta) = std::fs::symlink_metadata(file) {
-        if !meta.is_file() && !meta.file_type().is_symlink() {
-            return Err(Error::NotAFile(file.to_path_buf()));
-        }
-    }
     let full = format!("{name}:{tag}");
     for layer in image.layers {
-        if layer.media_type != MEDIA_TYPE_LAYER_GZIP {
+        if layer.media_type != media_type::LAYER_GZIP {
             return Err(Error::DockerArchiveNeedsGzip {
                 digest: layer.digest.clone(),
                 media_type: layer.media_type.clone(),
@@ -57,20 +40,18 @@ pub(crate) fn write_docker_archive(
     let blob_path = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
     let config_hex = image.config.descriptor.digest.trim_start_matches("sha256:");
 
-    let manifest = [ArchiveManifest {
+    let manifest = [ArchiveEntry {
         config: blob_path(&image.config.descriptor.digest),
-        repo_tags: [&full],
+        repo_tags: Some(vec![full]),
         layers: image.layers.iter().map(|l| blob_path(&l.digest)).collect(),
     }];
     let repositories = BTreeMap::from([(name, BTreeMap::from([(tag, config_hex)]))]);
     let mut tagged = image.index_entry();
     tagged
         .annotations
-        .insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
+        .insert(annotation::REF_NAME.to_owned(), tag.to_owned());
     let index = Index::new(vec![tagged], BTreeMap::new());
-    let layout = OciLayoutFile {
-        image_layout_version: "1.0.0".to_owned(),
-    };
+    let layout = LayoutFile::default();
 
     // Every entry, sorted by path: small JSON documents in memory, layers
     // streamed from their files.
@@ -93,26 +74,25 @@ pub(crate) fn write_docker_archive(
     }
     entries.insert(
         "index.json".into(),
-        Entry::Bytes(serialize(&index, "index.json")?),
+        Entry::Bytes(to_json(&index, "index.json")?),
     );
     entries.insert(
         "manifest.json".into(),
-        Entry::Bytes(serialize(&manifest, "manifest.json")?),
+        Entry::Bytes(to_json(&manifest, "manifest.json")?),
     );
     entries.insert(
         "oci-layout".into(),
-        Entry::Bytes(serialize(&layout, "oci-layout file")?),
+        Entry::Bytes(to_json(&layout, "oci-layout file")?),
     );
     entries.insert(
         "repositories".into(),
-        Entry::Bytes(serialize(&repositories, "repositories file")?),
+        Entry::Bytes(to_json(&repositories, "repositories file")?),
     );
 
-    let dir = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let temp = temp_file_in(dir)?;
+    // Renaming over a device or pipe would replace it: `AtomicFile` refuses
+    // one before anything is written. (A symlink is replaced, as any atomic
+    // write replaces it, never its target.)
+    let temp = AtomicFile::create(file)?;
     let temp_path = temp.path().to_owned();
     let write_err = |source| Error::io("write", &temp_path, source);
     let mut builder = tar::Builder::new(BufWriter::with_capacity(256 * 1024, temp));
@@ -139,17 +119,18 @@ pub(crate) fn write_docker_archive(
                     .map_err(write_err)?;
             }
             Entry::File(src, size) => {
-                let reader = File::open(src).map_err(|source| Error::io("open", src, source))?;
+                let reader = open_regular(src)?;
                 let actual = reader
                     .metadata()
                     .map_err(|source| Error::io("read", src, source))?
                     .len();
                 if actual != *size {
-                    return Err(Error::BlobSize {
-                        path: src.to_path_buf(),
+                    return Err(bulwark_oci::Error::SizeMismatch {
+                        blob: src.display().to_string(),
                         expected: *size,
                         actual,
-                    });
+                    }
+                    .into());
                 }
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(0o644);
@@ -167,7 +148,7 @@ pub(crate) fn write_docker_archive(
         .map_err(write_err)?
         .into_inner()
         .map_err(|err| write_err(err.into_error()))?;
-    persist(temp, file)?;
+    temp.commit()?;
     let manifest = &image.manifest.descriptor;
     Ok(Written {
         digest: manifest.digest.clone(),
@@ -184,15 +165,16 @@ enum Entry<'a> {
 }
 
 /// Splits `name[:tag]` and checks it is a valid docker reference: a
-/// lowercase repository path (an optional `host[:port]/` first) and a tag of
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+/// repository name ([`check_repository`]) and a tag ([`check_tag`]).
 fn split_reference(reference: &str) -> Result<(&str, &str), Error> {
-    let invalid = |reason| Error::InvalidReference {
+    let invalid = |reason: String| Error::InvalidReference {
         reference: reference.to_owned(),
         reason,
     };
     if reference.contains('@') {
-        return Err(invalid("digest references can't name an archived image"));
+        return Err(invalid(
+            "digest references can't name an archived image".to_owned(),
+        ));
     }
     let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match reference[last_slash..].rfind(':') {
@@ -202,52 +184,8 @@ fn split_reference(reference: &str) -> Result<(&str, &str), Error> {
         ),
         None => (reference, "latest"),
     };
-    let tag_ok = tag.len() <= 128
-        && tag
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !tag_ok {
-        return Err(invalid(
-            "tags are 1-128 of `A-Za-z0-9_.-`, not starting with `.` or `-`",
-        ));
-    }
-    // The first component may be a registry host (with a port or uppercase
-    // letters); the rest must be lowercase path components.
-    let mut components = name.split('/').peekable();
-    let mut first = true;
-    while let Some(component) = components.next() {
-        let is_host = first
-            && components.peek().is_some()
-            && (component.contains(['.', ':']) || component == "localhost");
-        first = false;
-        let valid = if is_host {
-            !component.is_empty()
-                && component
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
-        } else {
-            component
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                && component
-                    .bytes()
-                    .last()
-                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                && component
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-        };
-        if !valid {
-            return Err(invalid(
-                "repository names are lowercase letters, digits and `._-` separated by `/`",
-            ));
-        }
-    }
+    check_tag(tag).map_err(invalid)?;
+    check_repository(name).map_err(invalid)?;
     Ok((name, tag))
 }
 

@@ -2,19 +2,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::blob::sha256_digest;
-use crate::json::{
-    self, Descriptor, EmptyObject, HistoryEntry, ImageConfig, Manifest, Platform, RootFs,
-    RunConfig, ANNOTATION_CREATED, MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST,
+use bulwark_oci::{
+    annotation, media_type, to_json, Descriptor, EmptyObject, HistoryEntry, ImageConfig, Manifest,
+    Platform, RootFs, RunConfig,
 };
-use crate::platform::platform_for_debian_arch;
+
 use crate::{Error, LayerBlob};
 
 /// Everything that goes into one single-platform image.
 #[derive(Clone, Debug, Default)]
 pub struct ImageSpec {
     /// Debian architecture (`amd64`, `arm64`, `armhf`, …), mapped to the OCI
-    /// platform by [`crate::platform_for_debian_arch`].
+    /// platform by [`Platform::for_debian_arch`].
     pub architecture: String,
     /// Layers, bottom first.
     pub layers: Vec<LayerBlob>,
@@ -70,12 +69,7 @@ pub(crate) struct JsonBlob {
 impl JsonBlob {
     pub(crate) fn new(media_type: &str, bytes: Vec<u8>) -> Self {
         Self {
-            descriptor: Descriptor {
-                media_type: media_type.to_owned(),
-                digest: sha256_digest(&bytes),
-                size: bytes.len() as u64,
-                ..Descriptor::default()
-            },
+            descriptor: Descriptor::of_bytes(media_type, &bytes),
             bytes,
         }
     }
@@ -92,8 +86,9 @@ pub(crate) struct BuiltImage<'a> {
 
 impl<'a> BuiltImage<'a> {
     pub(crate) fn new(spec: &'a ImageSpec) -> Result<Self, Error> {
-        let platform = platform_for_debian_arch(&spec.architecture)?;
-        let created = crate::time::rfc3339(spec.created);
+        let platform = Platform::for_debian_arch(&spec.architecture)
+            .ok_or_else(|| Error::UnknownArchitecture(spec.architecture.clone()))?;
+        let created = bulwark_oci::rfc3339(spec.created);
         let history = history(spec, &created)?;
         let config = ImageConfig {
             created: created.clone(),
@@ -117,21 +112,21 @@ impl<'a> BuiltImage<'a> {
             },
             history,
         };
-        let config = JsonBlob::new(MEDIA_TYPE_CONFIG, serialize(&config, "image config")?);
+        let config = JsonBlob::new(media_type::CONFIG, to_json(&config, "image config")?);
         let mut annotations = spec.manifest_annotations.clone();
         annotations
-            .entry(ANNOTATION_CREATED.to_owned())
+            .entry(annotation::CREATED.to_owned())
             .or_insert(created);
         let manifest = Manifest {
             schema_version: 2,
-            media_type: MEDIA_TYPE_MANIFEST.to_owned(),
+            media_type: media_type::MANIFEST.to_owned(),
             artifact_type: None,
             config: config.descriptor.clone(),
             layers: spec.layers.iter().map(LayerBlob::descriptor).collect(),
             subject: None,
             annotations,
         };
-        let manifest = JsonBlob::new(MEDIA_TYPE_MANIFEST, serialize(&manifest, "image manifest")?);
+        let manifest = JsonBlob::new(media_type::MANIFEST, to_json(&manifest, "image manifest")?);
         Ok(Self {
             platform,
             config,
@@ -147,13 +142,6 @@ impl<'a> BuiltImage<'a> {
             ..self.manifest.descriptor.clone()
         }
     }
-}
-
-pub(crate) fn serialize<T: serde::Serialize>(
-    value: &T,
-    what: &'static str,
-) -> Result<Vec<u8>, Error> {
-    json::to_bytes(value).map_err(|source| Error::Serialize { what, source })
 }
 
 fn set(items: &BTreeSet<String>) -> BTreeMap<String, EmptyObject> {
@@ -199,7 +187,8 @@ fn history(spec: &ImageSpec, created: &str) -> Result<Vec<HistoryEntry>, Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{ANNOTATION_CREATED, MEDIA_TYPE_LAYER_GZIP};
+    use bulwark_oci::annotation::CREATED as ANNOTATION_CREATED;
+    use bulwark_oci::media_type::LAYER_GZIP as MEDIA_TYPE_LAYER_GZIP;
 
     fn spec() -> ImageSpec {
         ImageSpec {
@@ -275,7 +264,7 @@ mod tests {
         );
         assert_eq!(
             image.manifest.descriptor.digest,
-            crate::blob::sha256_digest(manifest.as_bytes())
+            bulwark_oci::sha256_digest(manifest.as_bytes())
         );
     }
 
@@ -300,8 +289,8 @@ mod tests {
             manifest.annotations().as_ref().unwrap()[ANNOTATION_CREATED],
             "1970-01-01T00:00:00Z"
         );
-        let index = crate::json::Index::new(vec![image.index_entry()], BTreeMap::new());
-        let bytes = serialize(&index, "image index").unwrap();
+        let index = bulwark_oci::Index::new(vec![image.index_entry()], BTreeMap::new());
+        let bytes = to_json(&index, "image index").unwrap();
         let parsed = ImageIndex::from_reader(&bytes[..]).unwrap();
         let platform = parsed.manifests()[0].platform().as_ref().unwrap();
         assert_eq!(platform.variant().as_deref(), Some("v7"));

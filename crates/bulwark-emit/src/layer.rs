@@ -4,10 +4,9 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use bulwark_oci::{media_type, AtomicFile, Descriptor, HashingWriter};
 use sha2::{Digest as _, Sha256};
 
-use crate::blob::{persist, temp_file_in, HashingWriter};
-use crate::json::{Descriptor, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD};
 use crate::Error;
 
 /// gzip level for layers.
@@ -44,8 +43,8 @@ impl Compression {
     /// The OCI media type of a layer compressed this way.
     pub fn media_type(self) -> &'static str {
         match self {
-            Self::Gzip => MEDIA_TYPE_LAYER_GZIP,
-            Self::Zstd => MEDIA_TYPE_LAYER_ZSTD,
+            Self::Gzip => media_type::LAYER_GZIP,
+            Self::Zstd => media_type::LAYER_ZSTD,
         }
     }
 }
@@ -68,12 +67,7 @@ pub struct LayerBlob {
 impl LayerBlob {
     /// The descriptor a manifest uses for this layer.
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor {
-            media_type: self.media_type.clone(),
-            digest: self.digest.clone(),
-            size: self.size,
-            ..Descriptor::default()
-        }
+        Descriptor::new(&self.media_type, self.digest.clone(), self.size)
     }
 }
 
@@ -97,7 +91,7 @@ pub fn compress_layer(
     compression: Compression,
     dir: &Path,
 ) -> Result<LayerBlob, Error> {
-    let file = temp_file_in(dir)?;
+    let file = AtomicFile::create_in(dir)?;
     let out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
     let mut diff = Sha256::new();
     let temp = |source| Error::io("write a layer into", dir, source);
@@ -134,7 +128,7 @@ pub fn compress_layer(
         .map_err(|err| Error::io("write a layer into", dir, err.into_error()))?;
     let hex = digest.trim_start_matches("sha256:");
     let path = dir.join(hex);
-    persist(file, &path)?;
+    file.commit_as(&path)?;
     Ok(LayerBlob {
         path,
         digest,
@@ -172,12 +166,12 @@ mod tests {
         let blob = compress_layer(&tar[..], Compression::Gzip, a.path()).unwrap();
         let again = compress_layer(&tar[..], Compression::Gzip, b.path()).unwrap();
         assert_eq!(blob.digest, again.digest);
-        assert_eq!(blob.diff_id, crate::blob::sha256_digest(&tar));
+        assert_eq!(blob.diff_id, bulwark_oci::sha256_digest(&tar));
         let bytes = std::fs::read(&blob.path).unwrap();
-        assert_eq!(blob.digest, crate::blob::sha256_digest(&bytes));
+        assert_eq!(blob.digest, bulwark_oci::sha256_digest(&bytes));
         assert_eq!(blob.size, bytes.len() as u64);
         assert_eq!(blob.path, a.path().join(&blob.digest[7..]));
-        assert_eq!(blob.media_type, MEDIA_TYPE_LAYER_GZIP);
+        assert_eq!(blob.media_type, media_type::LAYER_GZIP);
         // gzip header: magic, deflate, no flags, mtime 0, OS 255.
         assert_eq!(&bytes[..4], &[0x1f, 0x8b, 8, 0]);
         assert_eq!(&bytes[4..8], &[0, 0, 0, 0]);
@@ -199,8 +193,8 @@ mod tests {
         let tar = sample_tar();
         let dir = tempfile::tempdir().unwrap();
         let blob = compress_layer(&tar[..], Compression::Zstd, dir.path()).unwrap();
-        assert_eq!(blob.media_type, MEDIA_TYPE_LAYER_ZSTD);
-        assert_eq!(blob.diff_id, crate::blob::sha256_digest(&tar));
+        assert_eq!(blob.media_type, media_type::LAYER_ZSTD);
+        assert_eq!(blob.diff_id, bulwark_oci::sha256_digest(&tar));
         let mut decoded = Vec::new();
         zstd::Decoder::new(std::fs::File::open(&blob.path).unwrap())
             .unwrap()

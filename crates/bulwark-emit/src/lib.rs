@@ -27,23 +27,15 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 
-mod blob;
+use bulwark_oci::Descriptor;
+
 mod docker;
 mod image;
-mod json;
 mod layer;
 mod layout;
-mod platform;
-mod time;
 
 pub use image::{History, ImageSpec};
-pub use json::{
-    Descriptor, Platform, ANNOTATION_CREATED, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, MEDIA_TYPE_MANIFEST,
-};
 pub use layer::{compress_layer, Compression, LayerBlob, GZIP_LEVEL, ZSTD_LEVEL};
-pub use platform::platform_for_debian_arch;
-pub use time::rfc3339;
 
 /// Where [`write()`] puts images.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +67,7 @@ pub struct Written {
     pub digest: String,
     /// Size of that manifest or index.
     pub size: u64,
-    /// Its media type ([`MEDIA_TYPE_MANIFEST`] or [`MEDIA_TYPE_INDEX`]).
+    /// Its media type (an OCI manifest or index).
     pub media_type: String,
     /// Each platform's manifest descriptor (with [`Descriptor::platform`]),
     /// in the order the images were given.
@@ -94,10 +86,11 @@ pub struct Written {
 /// - [`Error::NoImages`], [`Error::DuplicatePlatform`],
 ///   [`Error::UnknownArchitecture`], [`Error::HistoryMismatch`] and
 ///   [`Error::InvalidReference`] for bad input, before anything is written;
-/// - [`Error::NotALayout`] when the layout directory holds something else;
+/// - [`Error::Oci`] when the layout directory holds something else, or a
+///   blob is not the size its descriptor says;
 /// - [`Error::DockerArchiveNeedsGzip`] and [`Error::DockerArchiveOneImage`]
 ///   for what a docker-archive can't hold;
-/// - [`Error::Io`] and [`Error::BlobSize`] when reading layers or writing
+/// - [`Error::Io`] and [`Error::Oci`] when reading layers or writing
 ///   fails.
 pub fn write(
     target: &Target,
@@ -142,28 +135,6 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
-    /// The target directory exists, is not empty and has no `oci-layout`.
-    #[error("`{}` exists and is not an OCI image layout (no `oci-layout` file); refusing to overwrite it", .0.display())]
-    NotALayout(PathBuf),
-    /// A docker-archive destination that exists and is no regular file.
-    #[error("`{}` exists and is not a regular file (a directory, device or pipe); refusing to replace it with a docker-archive", .0.display())]
-    NotAFile(PathBuf),
-    /// An existing layout's `oci-layout` or `index.json` is not valid.
-    #[error("`{}` is not valid: {source}", path.display())]
-    InvalidJson {
-        /// The file.
-        path: PathBuf,
-        /// The parse error.
-        source: serde_json::Error,
-    },
-    /// An existing layout has a layout version other than 1.x.
-    #[error("`{}` has unsupported imageLayoutVersion `{version}`", path.display())]
-    UnsupportedLayoutVersion {
-        /// The `oci-layout` file.
-        path: PathBuf,
-        /// The version found.
-        version: String,
-    },
     /// A document could not be serialized.
     #[error("failed to serialize the {what}: {source}")]
     Serialize {
@@ -199,21 +170,11 @@ pub enum Error {
         /// The reference.
         reference: String,
         /// What is wrong.
-        reason: &'static str,
+        reason: String,
     },
-    /// A blob file's size differs from its descriptor.
-    #[error("blob `{}` is {actual} bytes, expected {expected}", path.display())]
-    BlobSize {
-        /// The file.
-        path: PathBuf,
-        /// The descriptor's size.
-        expected: u64,
-        /// The file's size.
-        actual: u64,
-    },
-    /// A descriptor's digest is not `sha256:` and 64 lowercase hex digits.
-    #[error("invalid digest `{0}`: expected `sha256:` and 64 lowercase hex digits")]
-    InvalidDigest(String),
+    /// Writing the layout, or one of its blobs, failed.
+    #[error(transparent)]
+    Oci(#[from] bulwark_oci::Error),
     /// A docker-archive was asked to hold a zstd layer.
     #[error("docker-archive needs gzip layers, but layer `{digest}` is `{media_type}`")]
     DockerArchiveNeedsGzip {

@@ -6,8 +6,11 @@ use std::process::Command;
 
 use bulwark_emit::{
     compress_layer, write, Compression, Error, History, ImageSpec, LayerBlob, Target, Written,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_ZSTD, MEDIA_TYPE_MANIFEST,
 };
+use bulwark_oci::media_type::{
+    INDEX as MEDIA_TYPE_INDEX, LAYER_ZSTD as MEDIA_TYPE_LAYER_ZSTD, MANIFEST as MEDIA_TYPE_MANIFEST,
+};
+use bulwark_oci::Error as OciError;
 use serde_json::Value;
 
 /// An uncompressed layer tar holding `files` (and their parent directories),
@@ -471,7 +474,7 @@ fn docker_archive_does_not_replace_a_directory_or_a_pipe() {
             &BTreeMap::new(),
         )
         .unwrap_err();
-        assert!(matches!(err, Error::NotAFile(_)), "{err}");
+        assert!(matches!(err, Error::Oci(OciError::NotAFile(_))), "{err}");
         assert!(err.to_string().contains("is not a regular file"), "{err}");
     }
     use std::os::unix::fs::FileTypeExt;
@@ -594,7 +597,7 @@ fn failures_leave_previous_state() {
         &BTreeMap::new(),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(matches!(err, Error::Oci(OciError::Io { .. })), "{err}");
     assert!(err.to_string().contains(path_str(&missing.path)), "{err}");
     assert!(!dir.exists());
     assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
@@ -641,7 +644,10 @@ fn failures_leave_previous_state() {
     std::fs::write(&missing.path, b"short").unwrap();
     missing.size += 1;
     let err = write(&archive, &[image("amd64", vec![missing])], &BTreeMap::new()).unwrap_err();
-    assert!(matches!(err, Error::BlobSize { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Oci(OciError::SizeMismatch { .. })),
+        "{err}"
+    );
 }
 
 #[test]
@@ -657,7 +663,7 @@ fn refuses_to_clobber_other_directories() {
         &BTreeMap::new(),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::NotALayout(_)), "{err}");
+    assert!(matches!(err, Error::Oci(OciError::NotALayout(_))), "{err}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 
     // An empty directory is fine.
@@ -770,5 +776,5 @@ fn symlinks() {
         &BTreeMap::new(),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::NotALayout(_)), "{err}");
+    assert!(matches!(err, Error::Oci(OciError::NotALayout(_))), "{err}");
 }

@@ -10,7 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reference = args.next().ok_or("usage: open TARGET [PLATFORM]")?;
     let platform = args.next();
     let start = Instant::now();
-    let (target, detected) = bulwark_image::Target::parse(&reference)?;
+    let (target, detected) = bulwark_image::parse_target(&reference)?;
     if let Some(kind) = detected {
         eprintln!("detected {kind}");
     }

@@ -1,73 +1,82 @@
-//! Reading blobs from a directory or from inside a tarball, checking digests.
+//! Where layers and documents are read from: an OCI image store (a layout,
+//! a tarball's OCI members), or the named members of a `docker save`
+//! tarball; and decompression.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use bulwark_oci::{BlobStore, Descriptor, ImageStore, Index, VerifiedReader};
 
 use crate::Error;
 
-/// The largest JSON document (index, manifest, config) read into memory.
-const MAX_JSON: u64 = 64 << 20;
+/// The largest JSON document of a classic docker-archive read into memory.
+const MAX_JSON: u64 = bulwark_oci::MAX_DOCUMENT;
 
-/// A store of named files: an OCI layout directory or a tarball's members.
-pub(crate) trait Blobs: Send + Sync {
-    /// Opens the file at `name` (a relative path inside the store).
-    fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>, Error>;
-    /// Whether `name` exists.
-    fn exists(&self, name: &str) -> bool;
-    /// How to name `name` in messages.
-    fn describe(&self, name: &str) -> String;
-    /// The size of `name` in bytes, if it exists.
-    fn size(&self, name: &str) -> Option<u64>;
+/// How a layer's digest is checked.
+#[derive(Clone, Debug)]
+pub(crate) enum Check {
+    /// The blob as stored: its descriptor's digest and size (OCI).
+    Stored(Box<Descriptor>),
+    /// The uncompressed tar's sha256 hex (a classic docker-archive's diff
+    /// IDs, whose layers are named members, not blobs).
+    Uncompressed(String),
 }
 
-/// Files of a directory.
-pub(crate) struct DirBlobs {
-    root: PathBuf,
+/// One layer of an image, and how to check it.
+#[derive(Clone, Debug)]
+pub(crate) struct LayerRef {
+    /// Its name where it is stored: the digest in an OCI store, the member
+    /// name in a classic docker-archive.
+    pub(crate) name: String,
+    /// The digest to check it against.
+    pub(crate) check: Check,
 }
 
-impl DirBlobs {
-    pub(crate) fn new(root: &Path) -> Self {
-        Self {
-            root: root.to_owned(),
-        }
-    }
+/// What layers are read from.
+pub(crate) trait LayerSource: Send + Sync {
+    /// Opens a layer. A [`Check::Stored`] layer is read through a
+    /// [`VerifiedReader`] (its size enforced while reading, its digest
+    /// checked at the end); a [`Check::Uncompressed`] one as stored.
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + Send + '_>, Error>;
+    /// The stored size, for scheduling the largest first.
+    fn layer_size(&self, layer: &LayerRef) -> Option<u64>;
+    /// How to name it in messages.
+    fn describe_layer(&self, layer: &LayerRef) -> String;
 }
 
-impl Blobs for DirBlobs {
-    fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>, Error> {
-        let path = self.root.join(name);
-        let file = File::open(&path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MissingBlob {
-                    blob: path.display().to_string(),
-                }
-            } else {
-                Error::Io { path, source }
-            }
-        })?;
-        Ok(Box::new(file))
-    }
-
-    fn exists(&self, name: &str) -> bool {
-        self.root.join(name).is_file()
-    }
-
-    fn size(&self, name: &str) -> Option<u64> {
-        std::fs::metadata(self.root.join(name))
-            .ok()
-            .map(|m| m.len())
-    }
-
-    fn describe(&self, name: &str) -> String {
-        self.root.join(name).display().to_string()
+fn open_stored<'a>(
+    store: &'a dyn BlobStore,
+    layer: &LayerRef,
+) -> Result<Box<dyn Read + Send + 'a>, Error> {
+    match &layer.check {
+        Check::Stored(descriptor) => Ok(Box::new(VerifiedReader::open(store, descriptor)?)),
+        Check::Uncompressed(_) => Ok(store.open_blob(&layer.name)?),
     }
 }
 
-/// The members of an uncompressed tarball, read in place.
+/// Layers of an OCI image store, by digest.
+pub(crate) struct StoreLayers(pub(crate) Arc<dyn ImageStore>);
+
+impl LayerSource for StoreLayers {
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + Send + '_>, Error> {
+        open_stored(self.0.as_ref(), layer)
+    }
+
+    fn layer_size(&self, layer: &LayerRef) -> Option<u64> {
+        self.0.blob_size(&layer.name)
+    }
+
+    fn describe_layer(&self, layer: &LayerRef) -> String {
+        self.0.describe_blob(&layer.name)
+    }
+}
+
+/// The members of an uncompressed tarball, read in place: a `docker save`
+/// archive, in the classic form (members named by `manifest.json`) or
+/// Docker 25's OCI form (an OCI layout's files).
 pub(crate) struct ArchiveBlobs {
     file: PathBuf,
     /// Member path → (offset of its data, size).
@@ -82,7 +91,7 @@ impl ArchiveBlobs {
             path: file.to_owned(),
             source,
         };
-        let handle = File::open(file).map_err(io_err)?;
+        let handle = bulwark_oci::open_regular(file)?;
         let mut archive = tar::Archive::new(BufReader::new(handle));
         let mut members = BTreeMap::new();
         let mut links = Vec::new();
@@ -125,14 +134,28 @@ impl ArchiveBlobs {
             members,
         })
     }
-}
 
-impl Blobs for ArchiveBlobs {
-    fn open(&self, name: &str) -> Result<Box<dyn Read + Send + '_>, Error> {
-        let &(offset, size) = self.members.get(name).ok_or_else(|| Error::MissingBlob {
-            blob: self.describe(name),
-        })?;
-        let io_err = |source| Error::Io {
+    /// Whether the archive has the member `name`.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.members.contains_key(name)
+    }
+
+    /// Opens the member `name`.
+    pub(crate) fn open_member(
+        &self,
+        name: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, bulwark_oci::Error> {
+        let &(offset, size) =
+            self.members
+                .get(name)
+                .ok_or_else(|| bulwark_oci::Error::BlobMissing {
+                    digest: name
+                        .strip_prefix("blobs/sha256/")
+                        .map_or_else(|| name.to_owned(), |hex| format!("sha256:{hex}")),
+                    location: self.file.display().to_string(),
+                })?;
+        let io_err = |source| bulwark_oci::Error::Io {
+            action: "read",
             path: self.file.clone(),
             source,
         };
@@ -141,98 +164,121 @@ impl Blobs for ArchiveBlobs {
         Ok(Box::new(file.take(size)))
     }
 
-    fn exists(&self, name: &str) -> bool {
-        self.members.contains_key(name)
-    }
-
-    fn size(&self, name: &str) -> Option<u64> {
-        self.members.get(name).map(|&(_, size)| size)
-    }
-
-    fn describe(&self, name: &str) -> String {
-        format!("{}!{name}", self.file.display())
-    }
-}
-
-/// The path of a blob in an OCI layout, from its digest; only `sha256`
-/// digests of 64 lowercase hex digits are accepted, so that a hostile
-/// `index.json` cannot name files outside `blobs/`.
-pub(crate) fn blob_path(digest: &str) -> Result<String, Error> {
-    let hex = sha256_hex(digest).ok_or_else(|| Error::BadDigest {
-        digest: digest.to_owned(),
-    })?;
-    Ok(format!("blobs/sha256/{hex}"))
-}
-
-/// The hex part of a `sha256:` digest, if it is one.
-pub(crate) fn sha256_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    valid.then_some(hex)
-}
-
-/// Reads a whole (small) file of the store, checking its sha256 when
-/// `expected_hex` is given.
-pub(crate) fn read_verified(
-    blobs: &dyn Blobs,
-    name: &str,
-    expected_hex: Option<&str>,
-) -> Result<Vec<u8>, Error> {
-    let mut reader = blobs.open(name)?;
-    let mut bytes = Vec::new();
-    (&mut reader)
-        .take(MAX_JSON + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Blob {
-            blob: blobs.describe(name),
-            source,
-        })?;
-    if bytes.len() as u64 > MAX_JSON {
-        return Err(Error::Blob {
-            blob: blobs.describe(name),
-            source: io::Error::other(format!("larger than {MAX_JSON} bytes")),
-        });
-    }
-    if let Some(expected) = expected_hex {
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != expected {
-            return Err(Error::DigestMismatch {
-                blob: blobs.describe(name),
-                expected: format!("sha256:{expected}"),
-                actual: format!("sha256:{actual}"),
+    /// Reads the whole member `name` (a small JSON document), checking its
+    /// sha256 when `expected_hex` is given.
+    pub(crate) fn read_member(
+        &self,
+        name: &str,
+        expected_hex: Option<&str>,
+    ) -> Result<Vec<u8>, bulwark_oci::Error> {
+        let mut bytes = Vec::new();
+        self.open_member(name)?
+            .take(MAX_JSON + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| bulwark_oci::Error::Io {
+                action: "read",
+                path: self.describe_member(name).into(),
+                source,
+            })?;
+        if bytes.len() as u64 > MAX_JSON {
+            return Err(bulwark_oci::Error::TooLarge {
+                blob: self.describe_member(name),
+                limit: MAX_JSON,
             });
         }
+        if let Some(expected) = expected_hex {
+            let actual = bulwark_oci::sha256_digest(&bytes);
+            if actual.strip_prefix("sha256:") != Some(expected) {
+                return Err(bulwark_oci::Error::DigestMismatch {
+                    blob: self.describe_member(name),
+                    expected: format!("sha256:{expected}"),
+                    actual,
+                });
+            }
+        }
+        Ok(bytes)
     }
-    Ok(bytes)
+
+    /// [`ArchiveBlobs::read_member`], parsed as JSON.
+    pub(crate) fn read_member_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        expected_hex: Option<&str>,
+    ) -> Result<T, bulwark_oci::Error> {
+        let bytes = self.read_member(name, expected_hex)?;
+        serde_json::from_slice(&bytes).map_err(|source| bulwark_oci::Error::InvalidJson {
+            what: self.describe_member(name),
+            source,
+        })
+    }
+
+    fn describe_member(&self, name: &str) -> String {
+        format!("{}!{name}", self.file.display())
+    }
+
+    fn blob_member(digest: &str) -> String {
+        format!(
+            "blobs/sha256/{}",
+            bulwark_oci::sha256_hex(digest).unwrap_or("invalid")
+        )
+    }
 }
 
-/// A reader that hashes what passes through it when asked to.
-pub(crate) struct Hashing<R> {
-    inner: R,
-    hasher: Option<Sha256>,
+impl BlobStore for ArchiveBlobs {
+    fn open_blob(&self, digest: &str) -> Result<Box<dyn Read + Send + '_>, bulwark_oci::Error> {
+        if bulwark_oci::sha256_hex(digest).is_none() {
+            return Err(bulwark_oci::Error::InvalidDigest(digest.to_owned()));
+        }
+        self.open_member(&Self::blob_member(digest))
+    }
+
+    fn blob_size(&self, digest: &str) -> Option<u64> {
+        self.members
+            .get(&Self::blob_member(digest))
+            .map(|&(_, size)| size)
+    }
+
+    fn describe_blob(&self, digest: &str) -> String {
+        self.describe_member(&Self::blob_member(digest))
+    }
 }
 
-impl<R: Read> Hashing<R> {
-    pub(crate) fn new(inner: R, enabled: bool) -> Self {
-        Self {
-            inner,
-            hasher: enabled.then(Sha256::new),
+impl ImageStore for ArchiveBlobs {
+    fn location(&self) -> String {
+        format!("docker-archive:{}", self.file.display())
+    }
+
+    fn resolve(&self, tag: Option<&str>) -> Result<Descriptor, bulwark_oci::Error> {
+        let index: Index = self.read_member_json("index.json", None)?;
+        index.resolve(tag, &self.location())
+    }
+
+    /// A docker-archive carries no attestations.
+    fn referrer_candidates(&self, _: &str) -> Result<Vec<(Descriptor, bool)>, bulwark_oci::Error> {
+        Ok(Vec::new())
+    }
+}
+
+impl LayerSource for ArchiveBlobs {
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + Send + '_>, Error> {
+        match &layer.check {
+            Check::Stored(_) => open_stored(self, layer),
+            Check::Uncompressed(_) => Ok(self.open_member(&layer.name)?),
         }
     }
 
-    /// The hex digest of everything read, if hashing.
-    pub(crate) fn finish(self) -> Option<String> {
-        self.hasher.map(|h| hex::encode(h.finalize()))
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
+    fn layer_size(&self, layer: &LayerRef) -> Option<u64> {
+        match &layer.check {
+            Check::Stored(_) => self.blob_size(&layer.name),
+            Check::Uncompressed(_) => self.members.get(&layer.name).map(|&(_, size)| size),
         }
-        Ok(n)
+    }
+
+    fn describe_layer(&self, layer: &LayerRef) -> String {
+        match &layer.check {
+            Check::Stored(_) => self.describe_blob(&layer.name),
+            Check::Uncompressed(_) => self.describe_member(&layer.name),
+        }
     }
 }
 

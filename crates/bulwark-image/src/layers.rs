@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::blobs::{Blobs, Decoder, Hashing};
+use bulwark_oci::HashingReader;
+
+use crate::blobs::{Check, Decoder, LayerRef, LayerSource};
 use crate::fs::{resolve, Lookup, Tree};
 use crate::{Error, FileKind as Kind, FileMeta, FileSource, LayerCache};
 
@@ -28,24 +30,6 @@ const INLINE_MAX: u64 = 1 << 20;
 
 /// The buffer between a layer's decompressor and its tar reader.
 const PLAIN_BUFFER: usize = 1 << 17;
-
-/// One layer of an image, and how to check it.
-#[derive(Clone, Debug)]
-pub(crate) struct LayerRef {
-    /// Its name in the blob store.
-    pub(crate) name: String,
-    /// The digest to check it against.
-    pub(crate) check: Check,
-}
-
-/// What a layer's digest covers.
-#[derive(Clone, Debug)]
-pub(crate) enum Check {
-    /// The sha256 (hex) of the blob as stored (OCI descriptors).
-    Stored(String),
-    /// The sha256 (hex) of the uncompressed tar (docker-archive diff IDs).
-    Uncompressed(String),
-}
 
 /// Where a regular file's bytes are.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -113,7 +97,7 @@ fn is_interesting(path: &str) -> bool {
 
 /// The merged filesystem of an image's layers.
 pub(crate) struct LayerFs {
-    blobs: Arc<dyn Blobs>,
+    blobs: Arc<dyn LayerSource>,
     layers: Vec<LayerRef>,
     nodes: BTreeMap<String, Node>,
 }
@@ -121,7 +105,7 @@ pub(crate) struct LayerFs {
 impl LayerFs {
     /// Streams every layer (in parallel, checking digests) and merges them.
     pub(crate) fn load(
-        blobs: Arc<dyn Blobs>,
+        blobs: Arc<dyn LayerSource>,
         layers: Vec<LayerRef>,
         cache: Option<&dyn LayerCache>,
     ) -> Result<Self, Error> {
@@ -189,13 +173,15 @@ impl LayerFs {
     }
 
     fn stream(&self, layer: usize) -> io::Result<Decoder<BufReader<Box<dyn Read + Send + '_>>>> {
-        let name = &self.layers[layer].name;
-        let raw = self.blobs.open(name).map_err(io::Error::other)?;
+        let raw = self
+            .blobs
+            .open_layer(&self.layers[layer])
+            .map_err(io::Error::other)?;
         Decoder::new(BufReader::with_capacity(1 << 17, raw))
     }
 
     fn describe(&self, layer: usize) -> String {
-        self.blobs.describe(&self.layers[layer].name)
+        self.blobs.describe_layer(&self.layers[layer])
     }
 }
 
@@ -325,7 +311,7 @@ type Offsets<'a> = BTreeMap<u64, Vec<(&'a str, u64)>>;
 /// Scans every layer, on as many threads as there are cores, largest
 /// first, so that no thread is left with a big layer at the end.
 fn scan_all(
-    blobs: &dyn Blobs,
+    blobs: &dyn LayerSource,
     layers: &[LayerRef],
     cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<LayerScan>, Error> {
@@ -336,7 +322,7 @@ fn scan_all(
     let results: Vec<Mutex<Option<Result<LayerScan, Error>>>> =
         layers.iter().map(|_| Mutex::new(None)).collect();
     let mut order: Vec<usize> = (0..layers.len()).collect();
-    order.sort_by_cached_key(|&i| std::cmp::Reverse(blobs.size(&layers[i].name).unwrap_or(0)));
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(blobs.layer_size(&layers[i]).unwrap_or(0)));
     let next = AtomicUsize::new(0);
     let work = || {
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -365,7 +351,7 @@ fn scan_all(
         .map(|(i, slot)| {
             slot.into_inner().ok().flatten().unwrap_or_else(|| {
                 Err(Error::Blob {
-                    blob: blobs.describe(&layers[i].name),
+                    blob: blobs.describe_layer(&layers[i]),
                     source: io::Error::other("layer was not read"),
                 })
             })
@@ -373,47 +359,44 @@ fn scan_all(
         .collect()
 }
 
-/// Streams one layer, recording its entries and checking its digest.
-fn scan_layer(blobs: &dyn Blobs, layer: &LayerRef, index: usize) -> Result<LayerScan, Error> {
-    let describe = || blobs.describe(&layer.name);
-    let (stored, uncompressed) = match &layer.check {
-        Check::Stored(hex) => (Some(hex.as_str()), None),
-        Check::Uncompressed(hex) => (None, Some(hex.as_str())),
+/// Streams one layer, recording its entries and checking its digest: a
+/// stored blob's digest and size as it is read (see
+/// [`LayerSource::open_layer`]), an uncompressed tar's digest here.
+fn scan_layer(blobs: &dyn LayerSource, layer: &LayerRef, index: usize) -> Result<LayerScan, Error> {
+    let describe = || blobs.describe_layer(layer);
+    let uncompressed = match &layer.check {
+        Check::Stored(_) => None,
+        Check::Uncompressed(hex) => Some(format!("sha256:{hex}")),
     };
-    let raw = blobs.open(&layer.name)?;
-    let raw = BufReader::with_capacity(1 << 17, Hashing::new(raw, stored.is_some()));
+    let raw = BufReader::with_capacity(1 << 17, blobs.open_layer(layer)?);
     let result = (|| {
         let mut decoder = Decoder::new(raw)?;
         // Decompressing into a large buffer keeps the inflater on its fast
         // path; tar's 512-byte header reads are then copies.
         let mut plain = BufReader::with_capacity(
             PLAIN_BUFFER,
-            Hashing::new(&mut decoder, uncompressed.is_some()),
+            HashingReader::new(&mut decoder, uncompressed.is_some()),
         );
         let scan = read_tar(&mut plain, index)?;
         // Read to the end, so that trailers are checked and hashed.
         io::copy(&mut plain, &mut io::sink())?;
-        let plain_hex = plain.into_inner().finish();
-        let mut raw = decoder.into_inner();
-        io::copy(&mut raw, &mut io::sink())?;
-        let stored_hex = raw.into_inner().finish();
-        Ok::<_, io::Error>((scan, stored_hex, plain_hex))
+        let plain_digest = plain.into_inner().finish();
+        // And the stored blob to its end, where its digest is checked.
+        io::copy(&mut decoder.into_inner(), &mut io::sink())?;
+        Ok::<_, io::Error>((scan, plain_digest))
     })();
-    let (scan, stored_hex, plain_hex) = match result {
+    let (scan, plain_digest) = match result {
         Ok(r) => r,
         Err(source) => {
+            if let Some(err) = bulwark_oci::Error::from_io(&source) {
+                if err.is_mismatch() {
+                    return Err(into_inner(source));
+                }
+            }
             // A damaged blob usually fails to decompress before its digest
             // can be compared; say that it does not match when it does not.
-            if let Some(expected) = stored {
-                if let Ok(actual) = hash_blob(blobs, &layer.name) {
-                    if actual != expected {
-                        return Err(Error::DigestMismatch {
-                            blob: describe(),
-                            expected: format!("sha256:{expected}"),
-                            actual: format!("sha256:{actual}"),
-                        });
-                    }
-                }
+            if let Check::Stored(_) = &layer.check {
+                verify_blob(blobs, layer)?;
             }
             return Err(Error::Blob {
                 blob: describe(),
@@ -421,32 +404,60 @@ fn scan_layer(blobs: &dyn Blobs, layer: &LayerRef, index: usize) -> Result<Layer
             });
         }
     };
-    for (expected, actual) in [(stored, stored_hex), (uncompressed, plain_hex)] {
-        if let (Some(expected), Some(actual)) = (expected, actual) {
-            if expected != actual {
-                return Err(Error::DigestMismatch {
-                    blob: describe(),
-                    expected: format!("sha256:{expected}"),
-                    actual: format!("sha256:{actual}"),
-                });
+    if let (Some(expected), Some(actual)) = (uncompressed, plain_digest) {
+        if expected != actual {
+            return Err(bulwark_oci::Error::DigestMismatch {
+                blob: describe(),
+                expected,
+                actual,
             }
+            .into());
         }
     }
     Ok(scan)
 }
 
+/// The [`bulwark_oci::Error`] inside an I/O error of a verified reader.
+fn into_inner(err: io::Error) -> Error {
+    let text = err.to_string();
+    match err
+        .into_inner()
+        .map(|inner| inner.downcast::<bulwark_oci::Error>())
+    {
+        Some(Ok(inner)) => Error::Oci(*inner),
+        _ => Error::Blob {
+            blob: text,
+            source: io::Error::other("unreadable layer"),
+        },
+    }
+}
+
+/// Reads a stored layer blob to its end through its verified reader,
+/// without decompressing it: an error when its size or digest is wrong.
+fn verify_blob(blobs: &dyn LayerSource, layer: &LayerRef) -> Result<(), Error> {
+    let mut reader = blobs.open_layer(layer)?;
+    match io::copy(&mut reader, &mut io::sink()) {
+        Ok(_) => Ok(()),
+        Err(err) if bulwark_oci::Error::from_io(&err).is_some() => Err(into_inner(err)),
+        Err(source) => Err(Error::Blob {
+            blob: blobs.describe_layer(layer),
+            source,
+        }),
+    }
+}
+
 /// [`scan_layer`] through `cache`: a layer read before is only hashed (to
 /// check it still matches its digest), not decompressed and parsed again.
 fn scan_layer_cached(
-    blobs: &dyn Blobs,
+    blobs: &dyn LayerSource,
     layer: &LayerRef,
     index: usize,
     cache: &dyn LayerCache,
 ) -> Result<LayerScan, Error> {
-    let Check::Stored(expected) = &layer.check else {
+    let Check::Stored(descriptor) = &layer.check else {
         return scan_layer(blobs, layer, index);
     };
-    let key = format!("{CACHE_FORMAT}\nsha256:{expected}");
+    let key = format!("{CACHE_FORMAT}\n{}", descriptor.digest);
     let cached = cache
         .get(&key)
         .and_then(|bytes| postcard::from_bytes::<LayerScan>(&bytes).ok());
@@ -457,18 +468,8 @@ fn scan_layer_cached(
         }
         return Ok(scan);
     };
-    let digest = format!("sha256:{expected}");
-    let actual = if cache.known_good(&digest) {
-        expected.clone()
-    } else {
-        hash_blob(blobs, &layer.name)?
-    };
-    if actual != *expected {
-        return Err(Error::DigestMismatch {
-            blob: blobs.describe(&layer.name),
-            expected: format!("sha256:{expected}"),
-            actual: format!("sha256:{actual}"),
-        });
+    if !cache.known_good(&descriptor.digest) {
+        verify_blob(blobs, layer)?;
     }
     // Offsets into the layer's stream were recorded under the index the
     // layer had in the image it was first read from.
@@ -478,15 +479,6 @@ fn scan_layer_cached(
         }
     }
     Ok(scan)
-}
-
-fn hash_blob(blobs: &dyn Blobs, name: &str) -> Result<String, Error> {
-    let mut reader = Hashing::new(blobs.open(name)?, true);
-    io::copy(&mut reader, &mut io::sink()).map_err(|source| Error::Blob {
-        blob: blobs.describe(name),
-        source,
-    })?;
-    Ok(reader.finish().unwrap_or_default())
 }
 
 /// Reads one layer's tar headers (and small interesting files).

@@ -3,9 +3,10 @@
 //!
 //! # Brief overview
 //!
-//! [`Target::parse`] reads an image reference in skopeo's transport style
+//! [`parse_target`] reads an image reference in skopeo's transport style
 //! (`oci:DIR[:TAG]`, `docker-archive:FILE`, `rootfs:DIR`, or a bare path whose
-//! kind is detected). [`open`] resolves it to one [`Contents`] per platform:
+//! kind is detected), a [`bulwark_oci::ImageRef`]. [`open`] resolves it to
+//! one [`Contents`] per platform:
 //! the packages the dpkg database lists ([`InstalledPackage`]), the
 //! operating system from `os-release` ([`OsRelease`]), the manifest digest,
 //! and a way to read any file of the merged filesystem ([`FileSource`]).
@@ -30,7 +31,9 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use target::Target;
+use bulwark_oci::{ImageRef, ImageStore, Layout, Platform};
+
+pub use target::parse_target;
 pub use types::{Contents, FileKind, FileMeta, FileSource, InstalledPackage, OsRelease};
 
 use crate::fs::Tree;
@@ -38,26 +41,17 @@ use crate::fs::Tree;
 /// An error reading a target.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The reference is malformed.
-    #[error("invalid target `{target}`: {reason}")]
-    BadTarget {
+    /// Reading OCI content failed: a malformed reference, a missing or
+    /// altered blob, a tag that is not there.
+    #[error(transparent)]
+    Oci(#[from] bulwark_oci::Error),
+    /// The reference names something that is not an image.
+    #[error("`{target}` is {what}, not an image or a root filesystem")]
+    NotAnImage {
         /// The reference.
         target: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The reference names a transport bulwark does not read.
-    #[error(
-        "target `{target}`: transport `{transport}:` is not supported{}; use `oci:DIR[:TAG]`, `docker-archive:FILE` or `rootfs:DIR`",
-        if *.known { " (bulwark reads images offline)" } else { "" }
-    )]
-    UnsupportedTransport {
-        /// The reference.
-        target: String,
-        /// The transport, without its `:`.
-        transport: String,
-        /// Whether it is a transport skopeo knows (a registry, a daemon…).
-        known: bool,
+        /// What it is.
+        what: &'static str,
     },
     /// A bare path that does not exist.
     #[error("target `{target}` does not exist")]
@@ -87,36 +81,6 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
-    /// A blob named by a manifest is not there.
-    #[error("blob `{blob}` is missing")]
-    MissingBlob {
-        /// The blob, as a path.
-        blob: String,
-    },
-    /// A blob's content does not match its digest: it was altered.
-    #[error("blob `{blob}` does not match its digest: expected `{expected}`, found `{actual}`")]
-    DigestMismatch {
-        /// The blob, as a path.
-        blob: String,
-        /// The digest the image names.
-        expected: String,
-        /// The digest of the content.
-        actual: String,
-    },
-    /// A digest that is not `sha256:` and 64 hex digits.
-    #[error("unsupported or malformed digest `{digest}`")]
-    BadDigest {
-        /// The digest.
-        digest: String,
-    },
-    /// Malformed JSON in an index, manifest or config.
-    #[error("malformed JSON in `{what}`: {source}")]
-    Json {
-        /// The file.
-        what: String,
-        /// The cause.
-        source: serde_json::Error,
-    },
     /// The image is not what it should be.
     #[error("`{image}`: {reason}")]
     BadImage {
@@ -124,24 +88,6 @@ pub enum Error {
         image: String,
         /// What is wrong.
         reason: String,
-    },
-    /// No image carries the tag.
-    #[error("`{image}` has no image tagged `{tag}` (tags: {available})")]
-    TagNotFound {
-        /// The target.
-        image: String,
-        /// The tag asked for.
-        tag: String,
-        /// The tags there are.
-        available: String,
-    },
-    /// The layout holds several images and no tag chose one.
-    #[error("`{image}` holds several images (tags: {available}); choose one with `oci:DIR:TAG`")]
-    AmbiguousImage {
-        /// The target.
-        image: String,
-        /// The tags there are.
-        available: String,
     },
     /// An image index has no image for the platform.
     #[error("`{image}` has no image for platform `{platform}` (available: {available})")]
@@ -189,8 +135,33 @@ pub enum Error {
 /// the digest of their descriptor, or the config's diff IDs for a classic
 /// docker-archive); a mismatch is [`Error::DigestMismatch`] naming the
 /// blob. Layers may be gzip, zstd or uncompressed.
-pub fn open(target: &Target, platform: Option<&str>) -> Result<Vec<Contents>, Error> {
+pub fn open(target: &ImageRef, platform: Option<&str>) -> Result<Vec<Contents>, Error> {
     open_with(target, platform, None)
+}
+
+/// Opens the image `tag` names in `store` (or its only image), as [`open`]
+/// does for an OCI layout: `store` may be any [`ImageStore`] (a layout, a
+/// registry). `label` names the image in errors and in
+/// [`Contents::target`].
+pub fn open_store(
+    store: Arc<dyn ImageStore>,
+    label: &str,
+    tag: Option<&str>,
+    platform: Option<&str>,
+) -> Result<Vec<Contents>, Error> {
+    let platform = parse_platform(platform)?;
+    let layers: Arc<dyn blobs::LayerSource> = Arc::new(blobs::StoreLayers(Arc::clone(&store)));
+    oci::open_store(store, layers, label, "oci", tag, platform.as_ref(), None)
+}
+
+fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>, Error> {
+    platform
+        .map(|p| {
+            Platform::parse(p).ok_or_else(|| Error::BadPlatform {
+                platform: p.to_owned(),
+            })
+        })
+        .transpose()
 }
 
 /// A store for what reading one layer found, so that a layer already read
@@ -218,7 +189,7 @@ pub trait LayerCache: Send + Sync {
 /// before. Only layers whose descriptor names the stored blob's digest
 /// (OCI layouts, OCI docker-archives) are cached.
 pub fn open_cached(
-    target: &Target,
+    target: &ImageRef,
     platform: Option<&str>,
     cache: &dyn LayerCache,
 ) -> Result<Vec<Contents>, Error> {
@@ -226,20 +197,27 @@ pub fn open_cached(
 }
 
 fn open_with(
-    target: &Target,
+    target: &ImageRef,
     platform: Option<&str>,
     cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<Contents>, Error> {
-    let platform = platform.map(oci::Platform::parse).transpose()?;
+    if let ImageRef::Path(path) = target {
+        let (target, _) = parse_target(&path.to_string_lossy())?;
+        return open_with(&target, platform, cache);
+    }
+    let platform = parse_platform(platform)?;
     let label = target.to_string();
     match target {
-        Target::Oci { dir, tag } => {
+        ImageRef::Oci { dir, tag } => {
             if !dir.is_dir() {
                 return Err(Error::TargetNotFound { target: label });
             }
-            let blobs = Arc::new(blobs::DirBlobs::new(dir));
-            oci::open_layout(
-                blobs,
+            let store: Arc<dyn ImageStore> = Arc::new(Layout::open(dir)?);
+            let layers: Arc<dyn blobs::LayerSource> =
+                Arc::new(blobs::StoreLayers(Arc::clone(&store)));
+            oci::open_store(
+                store,
+                layers,
                 &label,
                 "oci",
                 tag.as_deref(),
@@ -247,14 +225,14 @@ fn open_with(
                 cache,
             )
         }
-        Target::DockerArchive { file } => {
+        ImageRef::DockerArchive { file } => {
             if !file.is_file() {
                 return Err(Error::TargetNotFound { target: label });
             }
-            let blobs = Arc::new(blobs::ArchiveBlobs::open_archive(file)?);
-            oci::open_docker_archive(blobs, &label, platform.as_ref(), cache)
+            let archive = Arc::new(blobs::ArchiveBlobs::open_archive(file)?);
+            oci::open_docker_archive(archive, &label, platform.as_ref(), cache)
         }
-        Target::Rootfs { dir } => {
+        ImageRef::Rootfs { dir } => {
             if !dir.is_dir() {
                 return Err(Error::TargetNotFound { target: label });
             }
@@ -272,6 +250,16 @@ fn open_with(
                 files: Box::new(fs),
             }])
         }
+        ImageRef::Sbom { .. } => Err(Error::NotAnImage {
+            target: label,
+            what: "an SBOM",
+        }),
+        ImageRef::Registry(_) => Err(Error::NotAnImage {
+            target: label,
+            what: "an image in a registry, which bulwark does not read yet",
+        }),
+        // Detected above; a path that stays one is none of the kinds.
+        ImageRef::Path(path) => Err(Error::Undetected { path: path.clone() }),
     }
 }
 

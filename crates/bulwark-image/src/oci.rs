@@ -1,189 +1,59 @@
-//! Resolving OCI layouts and docker-archives to image manifests, configs and
-//! layers.
+//! Resolving OCI image stores and docker-archives to image manifests,
+//! configs and layers.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use bulwark_oci::{
+    media_type, read_json, ArchiveEntry, Descriptor, ImageStore, Index, Manifest, Platform,
+};
 
-use crate::blobs::{blob_path, read_verified, sha256_hex, Blobs};
-use crate::layers::{Check, LayerFs, LayerRef};
+use crate::blobs::{ArchiveBlobs, Check, LayerRef, LayerSource};
+use crate::layers::LayerFs;
 use crate::{inspect, Contents, Error, LayerCache};
 
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-const INDEX_TYPES: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-const MANIFEST_TYPES: &[&str] = &[
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-];
-const CONFIG_TYPES: &[&str] = &[
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-];
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    platform: Option<PlatformJson>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    artifact_type: Option<String>,
+/// The platform a config names, normalized.
+fn config_platform(config: &serde_json::Value) -> Option<Platform> {
+    let field = |k: &str| config.get(k).and_then(|v| v.as_str());
+    let platform = Platform {
+        os: field("os")?.to_owned(),
+        architecture: field("architecture")?.to_owned(),
+        variant: field("variant").map(str::to_owned),
+        ..Platform::default()
+    };
+    Some(platform.normalized())
 }
 
-#[derive(Clone, Debug, Deserialize)]
-struct PlatformJson {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
+/// One image manifest found under a tag, with what was read of it.
+struct Found {
+    descriptor: Descriptor,
+    manifest: Manifest,
+    config: serde_json::Value,
+    platform: Option<Platform>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Index {
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    artifact_type: Option<String>,
-}
-
-/// `docker save`'s `manifest.json` entry.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ArchiveEntry {
-    config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
-
-/// An OCI platform, normalized (`x86_64` → `amd64`, `aarch64` → `arm64`,
-/// default variants filled in).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Platform {
-    os: String,
-    arch: String,
-    variant: Option<String>,
-}
-
-impl Platform {
-    /// Parses `OS/ARCH[/VARIANT]` or `ARCH` (Linux assumed).
-    pub(crate) fn parse(s: &str) -> Result<Self, Error> {
-        let bad = || Error::BadPlatform {
-            platform: s.to_owned(),
-        };
-        let parts: Vec<&str> = s.split('/').collect();
-        if parts.iter().any(|p| p.is_empty()) {
-            return Err(bad());
-        }
-        match parts[..] {
-            [arch] => Ok(Self::new("linux", arch, None)),
-            [os, arch] => Ok(Self::new(os, arch, None)),
-            [os, arch, variant] => Ok(Self::new(os, arch, Some(variant))),
-            _ => Err(bad()),
-        }
-    }
-
-    fn new(os: &str, arch: &str, variant: Option<&str>) -> Self {
-        let (arch, implied) = match arch {
-            "x86_64" | "x86-64" => ("amd64", None),
-            "aarch64" => ("arm64", None),
-            "armhf" => ("arm", Some("v7")),
-            "armel" => ("arm", Some("v5")),
-            "i386" | "i686" => ("386", None),
-            "ppc64el" => ("ppc64le", None),
-            other => (other, None),
-        };
-        let variant = variant.or(implied).or(match arch {
-            "arm64" => Some("v8"),
-            "arm" => Some("v7"),
-            _ => None,
-        });
-        Self {
-            os: os.to_ascii_lowercase(),
-            arch: arch.to_owned(),
-            variant: variant.map(str::to_owned),
-        }
-    }
-
-    fn from_json(p: &PlatformJson) -> Self {
-        Self::new(&p.os, &p.architecture, p.variant.as_deref())
-    }
-
-    fn from_config(config: &serde_json::Value) -> Option<Self> {
-        let field = |k: &str| config.get(k).and_then(|v| v.as_str());
-        Some(Self::new(
-            field("os")?,
-            field("architecture")?,
-            field("variant"),
-        ))
-    }
-}
-
-impl fmt::Display for Platform {
-    /// `os/arch[/variant]`, leaving out the default variants `arm64/v8`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        match self.variant.as_deref() {
-            Some("v8") if self.arch == "arm64" => Ok(()),
-            Some(v) => write!(f, "/{v}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Reads the images of an OCI layout (a directory or a tarball's members).
-pub(crate) fn open_layout(
-    blobs: Arc<dyn Blobs>,
+/// Reads the images `tag` leads to in an OCI image store (a layout, a
+/// tarball's OCI members).
+pub(crate) fn open_store(
+    store: Arc<dyn ImageStore>,
+    layers: Arc<dyn LayerSource>,
     label: &str,
     kind: &'static str,
     tag: Option<&str>,
     platform: Option<&Platform>,
     cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<Contents>, Error> {
-    if !blobs.exists("oci-layout") {
-        return Err(Error::BadImage {
-            image: label.to_owned(),
-            reason: "not an OCI image layout: no `oci-layout` file".to_owned(),
-        });
-    }
-    let index: Index = parse_json(&*blobs, "index.json", None)?;
-    let top = select_tagged(&index, label, tag)?;
-
+    let top = store.resolve(tag)?;
     // Leaf manifests, with the platform their index gives them.
     let mut leaves = Vec::new();
-    let from_index = expand(&*blobs, top, None, 0, &mut leaves)?;
+    let from_index = expand(store.as_ref(), &top, None, 0, &mut leaves)?;
 
     let mut images = Vec::new();
-    for (desc, listed) in leaves {
-        let hex = digest_hex(&desc.digest)?;
-        let name = blob_path(&desc.digest)?;
-        let manifest: Manifest = parse_json(&*blobs, &name, Some(hex))?;
+    for (descriptor, listed) in leaves {
+        let manifest: Manifest = read_json(store.as_ref(), &descriptor)?;
         let is_image = manifest.artifact_type.is_none()
-            && desc.artifact_type.is_none()
-            && CONFIG_TYPES.contains(&manifest.config.media_type.as_str());
+            && descriptor.artifact_type.is_none()
+            && media_type::CONFIGS.contains(&manifest.config.media_type.as_str());
         if !is_image {
             if from_index {
                 continue;
@@ -192,23 +62,13 @@ pub(crate) fn open_layout(
                 image: label.to_owned(),
                 reason: format!(
                     "manifest `{}` is not an image (config type `{}`)",
-                    desc.digest, manifest.config.media_type
+                    descriptor.digest, manifest.config.media_type
                 ),
             });
         }
-        let config_hex = digest_hex(&manifest.config.digest)?;
-        let config_bytes = read_verified(
-            &*blobs,
-            &blob_path(&manifest.config.digest)?,
-            Some(config_hex),
-        )?;
-        let config: serde_json::Value =
-            serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
-                what: blobs.describe(&blob_path(&manifest.config.digest).unwrap_or_default()),
-                source,
-            })?;
-        let in_config = Platform::from_config(&config);
-        let actual = listed.as_ref().map(Platform::from_json);
+        let config: serde_json::Value = read_json(store.as_ref(), &manifest.config)?;
+        let in_config = config_platform(&config);
+        let actual = listed.as_ref().map(Platform::normalized);
         // An index entry is not signed with the image: what it says must
         // be what the (digest-checked) config says, or an image of one
         // platform could be passed off as another's.
@@ -218,13 +78,17 @@ pub(crate) fn open_layout(
                     image: label.to_owned(),
                     reason: format!(
                         "the index lists manifest `{}` as {listed}, but its config says {config}",
-                        desc.digest
+                        descriptor.digest
                     ),
                 });
             }
         }
-        let actual = actual.or(in_config);
-        images.push((desc, manifest, config, actual));
+        images.push(Found {
+            descriptor,
+            manifest,
+            config,
+            platform: actual.or(in_config),
+        });
     }
     if images.is_empty() {
         return Err(Error::BadImage {
@@ -233,15 +97,17 @@ pub(crate) fn open_layout(
         });
     }
     if let (true, Some(wanted)) = (from_index, platform) {
+        let wanted = wanted.normalized();
         let available: Vec<String> = images
             .iter()
             .map(|i| {
-                i.3.as_ref()
+                i.platform
+                    .as_ref()
                     .map_or_else(|| "unknown".to_owned(), ToString::to_string)
             })
             .collect();
-        images.retain(|i| i.3.as_ref() == Some(wanted));
-        images.dedup_by(|a, b| a.0.digest == b.0.digest);
+        images.retain(|i| i.platform.as_ref() == Some(&wanted));
+        images.dedup_by(|a, b| a.descriptor.digest == b.descriptor.digest);
         match images.len() {
             0 => {
                 return Err(Error::NoPlatform {
@@ -261,26 +127,25 @@ pub(crate) fn open_layout(
     }
 
     let mut out = Vec::with_capacity(images.len());
-    for (desc, manifest, config, actual) in images {
-        let layers = manifest
+    for found in images {
+        let refs = found
+            .manifest
             .layers
             .iter()
-            .map(|l| {
-                Ok(LayerRef {
-                    name: blob_path(&l.digest)?,
-                    check: Check::Stored(digest_hex(&l.digest)?.to_owned()),
-                })
+            .map(|l| LayerRef {
+                name: l.digest.clone(),
+                check: Check::Stored(Box::new(l.clone())),
             })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let fs = LayerFs::load(Arc::clone(&blobs), layers, cache)?;
+            .collect();
+        let fs = LayerFs::load(Arc::clone(&layers), refs, cache)?;
         let (packages, os) = inspect(&fs)?;
         out.push(Contents {
             target: label.to_owned(),
             kind,
-            manifest_digest: Some(desc.digest.clone()),
-            platform: actual.map(|p| p.to_string()),
-            config: Some(config),
-            annotations: manifest.annotations,
+            manifest_digest: Some(found.descriptor.digest.clone()),
+            platform: found.platform.map(|p| p.to_string()),
+            config: Some(found.config),
+            annotations: found.manifest.annotations,
             packages,
             os,
             files: Box::new(fs),
@@ -292,15 +157,25 @@ pub(crate) fn open_layout(
 /// Reads a docker-archive: through its OCI `index.json` when it has one
 /// (Docker 25+, bulwark), else through `manifest.json`.
 pub(crate) fn open_docker_archive(
-    blobs: Arc<dyn Blobs>,
+    archive: Arc<ArchiveBlobs>,
     label: &str,
     platform: Option<&Platform>,
     cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<Contents>, Error> {
-    if blobs.exists("oci-layout") && blobs.exists("index.json") {
-        return open_layout(blobs, label, "docker-archive", None, platform, cache);
+    if archive.has("oci-layout") && archive.has("index.json") {
+        let store: Arc<dyn ImageStore> = archive.clone();
+        let layers: Arc<dyn LayerSource> = archive;
+        return open_store(
+            store,
+            layers,
+            label,
+            "docker-archive",
+            None,
+            platform,
+            cache,
+        );
     }
-    let entries: Vec<ArchiveEntry> = parse_json(&*blobs, "manifest.json", None)?;
+    let entries: Vec<ArchiveEntry> = archive.read_member_json("manifest.json", None)?;
     let entry = match &entries[..] {
         [one] => one,
         [] => {
@@ -324,13 +199,8 @@ pub(crate) fn open_docker_archive(
             });
         }
     };
-    let config_hex = name_digest(&entry.config);
-    let config_bytes = read_verified(&*blobs, &entry.config, config_hex)?;
     let config: serde_json::Value =
-        serde_json::from_slice(&config_bytes).map_err(|source| Error::Json {
-            what: blobs.describe(&entry.config),
-            source,
-        })?;
+        archive.read_member_json(&entry.config, name_digest(&entry.config))?;
     let diff_ids: Vec<&str> = config
         .pointer("/rootfs/diff_ids")
         .and_then(|v| v.as_array())
@@ -351,9 +221,25 @@ pub(crate) fn open_docker_archive(
         .iter()
         .zip(&diff_ids)
         .map(|(name, diff_id)| {
-            let check = match name_digest(name) {
-                Some(hex) if name.starts_with("blobs/") => Check::Stored(hex.to_owned()),
-                _ => Check::Uncompressed(digest_hex(diff_id)?.to_owned()),
+            let check = match (name.strip_prefix("blobs/sha256/"), name_digest(name)) {
+                (Some(_), Some(hex)) => {
+                    let digest = format!("sha256:{hex}");
+                    let size =
+                        bulwark_oci::BlobStore::blob_size(archive.as_ref(), &digest).unwrap_or(0);
+                    return Ok(LayerRef {
+                        name: digest.clone(),
+                        check: Check::Stored(Box::new(Descriptor::new(
+                            media_type::LAYER_TAR,
+                            digest,
+                            size,
+                        ))),
+                    });
+                }
+                _ => Check::Uncompressed(
+                    bulwark_oci::sha256_hex(diff_id)
+                        .ok_or_else(|| bulwark_oci::Error::InvalidDigest((*diff_id).to_owned()))?
+                        .to_owned(),
+                ),
             };
             Ok(LayerRef {
                 name: name.clone(),
@@ -361,7 +247,8 @@ pub(crate) fn open_docker_archive(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let fs = LayerFs::load(Arc::clone(&blobs), layers, cache)?;
+    let source: Arc<dyn LayerSource> = archive;
+    let fs = LayerFs::load(source, layers, cache)?;
     let (packages, os) = inspect(&fs)?;
     // One image: the platform only chooses among the images of an index.
     let _ = platform;
@@ -369,7 +256,7 @@ pub(crate) fn open_docker_archive(
         target: label.to_owned(),
         kind: "docker-archive",
         manifest_digest: None,
-        platform: Platform::from_config(&config).map(|p| p.to_string()),
+        platform: config_platform(&config).map(|p| p.to_string()),
         config: Some(config),
         annotations: BTreeMap::new(),
         packages,
@@ -392,154 +279,45 @@ fn name_digest(name: &str) -> Option<&str> {
     valid.then_some(candidate)
 }
 
-fn digest_hex(digest: &str) -> Result<&str, Error> {
-    sha256_hex(digest).ok_or_else(|| Error::BadDigest {
-        digest: digest.to_owned(),
-    })
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    blobs: &dyn Blobs,
-    name: &str,
-    hex: Option<&str>,
-) -> Result<T, Error> {
-    let bytes = read_verified(blobs, name, hex)?;
-    serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-        what: blobs.describe(name),
-        source,
-    })
-}
-
-fn is_index(desc: &Descriptor) -> bool {
-    INDEX_TYPES.contains(&desc.media_type.as_str())
-}
-
-fn is_manifest(desc: &Descriptor) -> bool {
-    MANIFEST_TYPES.contains(&desc.media_type.as_str())
-}
-
-/// Picks the descriptor of `index.json` that `tag` names, or its only image.
-fn select_tagged<'a>(
-    index: &'a Index,
-    label: &str,
-    tag: Option<&str>,
-) -> Result<&'a Descriptor, Error> {
-    let tag_of = |d: &Descriptor| d.annotations.get(REF_NAME).cloned();
-    let images: Vec<&Descriptor> = index
-        .manifests
-        .iter()
-        .filter(|d| {
-            (is_index(d) || is_manifest(d) || d.media_type.is_empty())
-                && d.artifact_type.is_none()
-                // The referrers tag schema (`sha256-HEX`) names artifacts.
-                && !tag_of(d).is_some_and(|t| t.starts_with("sha256-"))
-        })
-        .collect();
-    let tags = || {
-        let mut tags: Vec<String> = images.iter().filter_map(|d| tag_of(d)).collect();
-        tags.sort();
-        tags.dedup();
-        if tags.is_empty() {
-            "none".to_owned()
-        } else {
-            tags.join(", ")
-        }
-    };
-    match tag {
-        Some(tag) => {
-            let mut found = index
-                .manifests
-                .iter()
-                .filter(|d| tag_of(d).as_deref() == Some(tag));
-            match (found.next(), found.next()) {
-                (Some(d), None) => Ok(d),
-                (Some(_), Some(_)) => Err(Error::BadImage {
-                    image: label.to_owned(),
-                    reason: format!("`index.json` tags several images `{tag}`"),
-                }),
-                (None, _) => Err(Error::TagNotFound {
-                    image: label.to_owned(),
-                    tag: tag.to_owned(),
-                    available: tags(),
-                }),
-            }
-        }
-        None => match images[..] {
-            [one] => Ok(one),
-            [] => Err(Error::BadImage {
-                image: label.to_owned(),
-                reason: "`index.json` lists no image".to_owned(),
-            }),
-            _ => Err(Error::AmbiguousImage {
-                image: label.to_owned(),
-                available: tags(),
-            }),
-        },
-    }
-}
-
-/// Collects the manifests `desc` leads to; returns whether they came from an
-/// image index.
+/// Collects the manifests `descriptor` leads to; returns whether they came
+/// from an image index.
 fn expand(
-    blobs: &dyn Blobs,
-    desc: &Descriptor,
-    listed: Option<&PlatformJson>,
+    store: &dyn ImageStore,
+    descriptor: &Descriptor,
+    listed: Option<&Platform>,
     depth: usize,
-    out: &mut Vec<(Descriptor, Option<PlatformJson>)>,
+    out: &mut Vec<(Descriptor, Option<Platform>)>,
 ) -> Result<bool, Error> {
-    let hex = digest_hex(&desc.digest)?;
-    let name = blob_path(&desc.digest)?;
-    let bytes = read_verified(blobs, &name, Some(hex))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            what: blobs.describe(&name),
-            source,
-        })?;
-    let looks_like_index =
-        is_index(desc) || (desc.media_type.is_empty() && value.get("manifests").is_some());
+    let value: serde_json::Value = read_json(store, descriptor)?;
+    let looks_like_index = descriptor.is_index()
+        || (descriptor.media_type.is_empty() && value.get("manifests").is_some());
     if !looks_like_index {
-        out.push((desc.clone(), listed.or(desc.platform.as_ref()).cloned()));
+        out.push((
+            descriptor.clone(),
+            listed.or(descriptor.platform.as_ref()).cloned(),
+        ));
         return Ok(false);
     }
     if depth >= 4 {
         return Err(Error::BadImage {
-            image: blobs.describe(&name),
+            image: store.describe_blob(&descriptor.digest),
             reason: "image indexes nested too deep".to_owned(),
         });
     }
-    let index: Index = serde_json::from_value(value).map_err(|source| Error::Json {
-        what: blobs.describe(&name),
-        source,
-    })?;
+    let index: Index =
+        serde_json::from_value(value).map_err(|source| bulwark_oci::Error::InvalidJson {
+            what: store.describe_blob(&descriptor.digest),
+            source,
+        })?;
     for child in &index.manifests {
         if child.artifact_type.is_some() {
             continue;
         }
-        if is_index(child) {
-            expand(blobs, child, child.platform.as_ref(), depth + 1, out)?;
-        } else if is_manifest(child) {
+        if child.is_index() {
+            expand(store, child, child.platform.as_ref(), depth + 1, out)?;
+        } else if child.is_manifest() {
             out.push((child.clone(), child.platform.clone()));
         }
     }
     Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_normalize() {
-        let p = |s| Platform::parse(s).unwrap();
-        assert_eq!(p("amd64"), p("linux/amd64"));
-        assert_eq!(p("x86_64"), p("linux/amd64"));
-        assert_eq!(p("linux/arm64"), p("linux/arm64/v8"));
-        assert_eq!(p("aarch64"), p("linux/arm64/v8"));
-        assert_eq!(p("armhf"), p("linux/arm/v7"));
-        assert_ne!(p("linux/arm/v6"), p("linux/arm"));
-        assert_eq!(p("linux/arm64/v8").to_string(), "linux/arm64");
-        assert_eq!(p("arm").to_string(), "linux/arm/v7");
-        assert!(Platform::parse("linux//amd64").is_err());
-        assert!(Platform::parse("a/b/c/d").is_err());
-    }
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use bulwark_image::{open, open_cached, Contents, Error, FileKind, LayerCache, Target};
+use bulwark_image::{open, open_cached, parse_target, Contents, Error, FileKind, LayerCache};
+use bulwark_oci::{Error as OciError, ImageRef as Target};
 use common::*;
 use serde_json::json;
 
@@ -272,7 +273,7 @@ fn one_changed_byte_in_a_layer_is_named() {
             std::fs::write(&path, &bytes).unwrap();
             let err = open(&oci(&dir, None), None).err().unwrap();
             assert!(
-                matches!(err, Error::DigestMismatch { .. }),
+                matches!(err, Error::Oci(OciError::DigestMismatch { .. })),
                 "layer {i}: {err}"
             );
             let msg = err.to_string();
@@ -438,18 +439,24 @@ fn tags_choose_among_images() {
     }
     layout.top(top);
     let reference = |s: &str| {
-        Target::parse(&format!("oci:{}{s}", dir.display()))
+        parse_target(&format!("oci:{}{s}", dir.display()))
             .unwrap()
             .0
     };
     let err = open(&reference(""), None).err().unwrap();
-    assert!(matches!(err, Error::AmbiguousImage { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Oci(OciError::AmbiguousImage { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("v1, v2"), "{err}");
     let v2 = open(&reference(":v2"), None).unwrap();
     assert_eq!(v2[0].packages[0].name, "pkg-v2");
     assert_eq!(v2[0].target, format!("oci:{}:v2", dir.display()));
     let err = open(&reference(":v3"), None).err().unwrap();
-    assert!(matches!(err, Error::TagNotFound { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Oci(OciError::TagNotFound { .. })),
+        "{err}"
+    );
 }
 
 #[test]
@@ -482,7 +489,7 @@ fn docker_archives_classic_and_oci_forms() {
     let mut builder = tar::Builder::new(std::fs::File::create(&archive).unwrap());
     builder.append_dir_all(".", &dir).unwrap();
     builder.into_inner().unwrap();
-    let (target, kind) = Target::parse(archive.to_str().unwrap()).unwrap();
+    let (target, kind) = parse_target(archive.to_str().unwrap()).unwrap();
     assert_eq!(kind, Some("docker-archive"));
     let images = open(&target, None).unwrap();
     check_layered(&images[0]);
@@ -541,7 +548,10 @@ fn docker_archives_classic_and_oci_forms() {
     bytes[at + 3] = b'L';
     std::fs::write(&classic, &bytes).unwrap();
     let err = open(&target, None).err().unwrap();
-    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Oci(OciError::DigestMismatch { .. })),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("classic.tar!layer2/layer.tar"),
         "{err}"
@@ -782,7 +792,7 @@ fn mmdebstrap_rootfs_matches_dpkg_query() {
         .map(str::to_owned)
         .collect();
     expected.sort();
-    let (target, kind) = Target::parse(root.to_str().unwrap()).unwrap();
+    let (target, kind) = parse_target(root.to_str().unwrap()).unwrap();
     assert_eq!(kind, Some("rootfs"));
     let start = std::time::Instant::now();
     let images = open(&target, None).unwrap();
@@ -937,7 +947,10 @@ fn cached_layers_read_the_same_and_are_still_checked() {
     bytes[mid] ^= 1;
     std::fs::write(&blob, &bytes).unwrap();
     let err = open_cached(&oci(&dir, None), None, &cache).err().unwrap();
-    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Oci(OciError::DigestMismatch { .. })),
+        "{err}"
+    );
 
     // Only a layer the caller vouches for (it has just hashed it itself)
     // is taken from the cache without hashing.

@@ -49,6 +49,21 @@ pub use scan::{
 };
 pub use vex::{parse_openvex, read_openvex, VexProduct, VexStatement};
 
+/// Which packages came from a repository whose Release says `Origin:
+/// Debian`, as a bulwark build records it in the image manifest annotation
+/// `dev.bulwark.origins` (`annotations`); empty for other images, where
+/// [`package_origin`]'s Maintainer rule decides. For
+/// [`ScanOptions::debian_origin`].
+pub fn debian_origin(
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, bool> {
+    annotations
+        .get("dev.bulwark.origins")
+        .and_then(|v| serde_json::from_str::<std::collections::BTreeMap<String, String>>(v).ok())
+        .map(|m| m.into_iter().map(|(k, v)| (k, v == "Debian")).collect())
+        .unwrap_or_default()
+}
+
 /// An error of this crate; each names the file, URL or package involved.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

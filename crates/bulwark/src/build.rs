@@ -15,7 +15,7 @@ use bulwark_spec::Spec;
 use crate::lockfile::{self, Inputs, LockedExclusion, LockedPackage, LockedRepository, Lockfile};
 use crate::printer::Printer;
 use crate::progress;
-use crate::target::ImageRef;
+use bulwark_oci::ImageRef;
 
 /// Bumped whenever the layer bytes for the same inputs would change.
 const LAYER_FORMAT: &str = "bulwark-layer-v3";
@@ -51,23 +51,9 @@ pub struct PlatformPlan {
     pub origins: BTreeMap<String, String>,
 }
 
-/// The Debian architecture of the machine bulwark runs on.
-pub fn host_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "arm" => "armhf",
-        "powerpc64" => "ppc64el",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    }
-}
-
 fn architectures(spec: &Spec) -> Vec<String> {
     if spec.architectures.is_empty() {
-        vec![host_architecture().to_string()]
+        vec![bulwark_deb::host_architecture().to_string()]
     } else {
         spec.architectures.clone()
     }
@@ -347,7 +333,7 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
     let lock_path = lockfile::path_for(opts.spec_path);
     let mut phases = Phases::start();
     if let bulwark_emit::Target::OciLayout { dir, .. } = &target {
-        bulwark_attest::check_destination(dir)
+        bulwark_oci::check_destination(dir)
             .with_context(|| format!("cannot write image `{shown}`"))?;
     }
 
@@ -426,10 +412,13 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
     // output; `publish` then moves its blobs in and writes `index.json`
     // once, so the tag and every attestation appear together or not at all.
     let staging = match &target {
-        bulwark_emit::Target::OciLayout { dir, .. } => Some(staging_dir(dir)?),
+        bulwark_emit::Target::OciLayout { dir, .. } => Some(
+            bulwark_oci::Staging::beside(dir)
+                .with_context(|| format!("cannot write image `{shown}`"))?,
+        ),
         bulwark_emit::Target::DockerArchive { .. } => None,
     };
-    let staged = staging.as_ref().map(|s| s.path().join("layout"));
+    let staged = staging.as_ref().map(bulwark_oci::Staging::layout_dir);
     let write_target = match (&target, &staged) {
         (bulwark_emit::Target::OciLayout { tag, .. }, Some(dir)) => {
             bulwark_emit::Target::OciLayout {
@@ -453,13 +442,12 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
             layout: staged,
             tag,
             image_name: &spec.name,
-            index: (written.media_type == bulwark_emit::MEDIA_TYPE_INDEX).then(|| {
-                bulwark_emit::Descriptor {
-                    media_type: written.media_type.clone(),
-                    digest: written.digest.clone(),
-                    size: written.size,
-                    ..Default::default()
-                }
+            index: (written.media_type == bulwark_oci::media_type::INDEX).then(|| {
+                bulwark_oci::Descriptor::new(
+                    &written.media_type,
+                    written.digest.clone(),
+                    written.size,
+                )
             }),
             platforms: plan
                 .platforms
@@ -526,7 +514,7 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
         };
         attested = crate::attest::attach_build_attestations(&att)?;
         phases.mark("attest");
-        bulwark_attest::publish(staged, dir)
+        bulwark_oci::publish(staged, dir)
             .with_context(|| format!("cannot write image `{shown}`"))?;
         phases.mark("publish");
     }
@@ -553,29 +541,6 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
             .collect(),
         warnings,
     })
-}
-
-/// A new directory beside the output layout `dir` (on its file system, so
-/// that publishing renames rather than copies), removed when dropped.
-fn staging_dir(dir: &Path) -> Result<tempfile::TempDir> {
-    let dir = std::fs::canonicalize(dir)
-        .or_else(|_| std::path::absolute(dir))
-        .with_context(|| format!("cannot resolve the output path `{}`", dir.display()))?;
-    let parent = dir.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create directory `{}`", parent.display()))?;
-    let name = dir
-        .file_name()
-        .map_or_else(|| "layout".into(), |n| n.to_string_lossy().into_owned());
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.build-"))
-        .tempdir_in(parent)
-        .with_context(|| {
-            format!(
-                "cannot create a staging directory in `{}`",
-                parent.display()
-            )
-        })
 }
 
 /// The wall-clock time of each phase of a build, printed with `--verbose`
@@ -616,14 +581,15 @@ impl std::fmt::Display for Phases {
 
 fn output_target(spec: &Spec, opts: &BuildOptions) -> Result<(bulwark_emit::Target, String)> {
     let output = match opts.output {
-        Some(o) => {
-            ImageRef::parse_output(o).map_err(|e| anyhow::anyhow!("invalid --output: {e}"))?
-        }
+        Some(o) => ImageRef::parse_output(o).context("invalid --output")?,
         None => ImageRef::Oci {
             dir: PathBuf::from("out").join(&spec.name),
             tag: None,
         },
     };
+    if let Some(tag) = opts.tag {
+        bulwark_oci::check_tag(tag).map_err(|reason| anyhow::anyhow!("invalid --tag: {reason}"))?;
+    }
     Ok(match output {
         ImageRef::Oci { dir, tag } => {
             let tag = opts
@@ -645,6 +611,9 @@ fn output_target(spec: &Spec, opts: &BuildOptions) -> Result<(bulwark_emit::Targ
                 shown,
             )
         }
+        other => bail!(
+            "invalid --output `{other}`: bulwark writes images to `oci:DIR[:TAG]` or `docker-archive:FILE`"
+        ),
     })
 }
 

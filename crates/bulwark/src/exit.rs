@@ -10,6 +10,10 @@
 //! | 5 | digest or content mismatch |
 
 use bulwark_repo::TrustError;
+use bulwark_verify::FailureKind;
+
+/// Findings or policy violations (`scan --fail-on`, `verify`).
+pub const FINDINGS: u8 = 1;
 
 /// Usage or input error.
 pub const INPUT: u8 = 2;
@@ -20,6 +24,23 @@ pub const BAD_SIGNATURE: u8 = 4;
 /// A download, index or cache entry does not have the expected digest or size.
 pub const DIGEST_MISMATCH: u8 = 5;
 
+/// The exit code of a failed verification.
+pub fn verify_code(kind: FailureKind) -> u8 {
+    match kind {
+        FailureKind::Mismatch => DIGEST_MISMATCH,
+        FailureKind::BadSignature => BAD_SIGNATURE,
+        FailureKind::SignatureMissing => SIGNATURE_MISSING,
+        FailureKind::Input => INPUT,
+        FailureKind::Policy => FINDINGS,
+    }
+}
+
+/// Whether an OCI error is a changed or missing blob: content that does
+/// not match what names it.
+fn oci_mismatch(err: &bulwark_oci::Error) -> bool {
+    err.is_mismatch() || matches!(err, bulwark_oci::Error::BlobMissing { .. })
+}
+
 /// The exit code for an error: the first cause in its chain that has a
 /// specific code, else [`INPUT`].
 pub fn code_for(err: &anyhow::Error) -> u8 {
@@ -29,8 +50,31 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 fn specific_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     use bulwark_cache::Error as CacheError;
     use bulwark_fetch::Error as FetchError;
-    if let Some(e) = cause.downcast_ref::<crate::attest::VerifyFailed>() {
-        return Some(e.0);
+    if let Some(e) = cause.downcast_ref::<crate::verify::VerifyFailed>() {
+        return Some(verify_code(e.0));
+    }
+    let oci = cause.downcast_ref::<bulwark_oci::Error>().or_else(|| {
+        match (
+            cause.downcast_ref::<bulwark_image::Error>(),
+            cause.downcast_ref::<bulwark_emit::Error>(),
+            cause.downcast_ref::<bulwark_verify::Error>(),
+        ) {
+            (Some(bulwark_image::Error::Oci(e)), _, _)
+            | (_, Some(bulwark_emit::Error::Oci(e)), _)
+            | (_, _, Some(bulwark_verify::Error::Oci(e)))
+            | (
+                _,
+                _,
+                Some(bulwark_verify::Error::Image {
+                    source: bulwark_image::Error::Oci(e),
+                    ..
+                }),
+            ) => Some(e),
+            _ => None,
+        }
+    });
+    if oci.is_some_and(oci_mismatch) {
+        return Some(DIGEST_MISMATCH);
     }
     if let Some(e) = cause.downcast_ref::<TrustError>() {
         return Some(trust_code(e));

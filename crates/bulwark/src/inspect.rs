@@ -14,14 +14,9 @@ use crate::printer::Printer;
 
 /// The host's platform in OCI form, the default for `sbom` and `scan`.
 pub fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    format!("linux/{arch}")
+    let arch = bulwark_deb::host_architecture();
+    bulwark_oci::Platform::for_debian_arch(arch)
+        .map_or_else(|| format!("linux/{arch}"), |p| p.to_string())
 }
 
 /// Opens a target for one platform (the host's unless given), telling the
@@ -33,7 +28,7 @@ pub fn open_one(
     cache: Option<&Cache>,
     printer: &Printer,
 ) -> Result<Contents> {
-    let (parsed, detected) = bulwark_image::Target::parse(target)?;
+    let (parsed, detected) = bulwark_image::parse_target(target)?;
     if let Some(kind) = detected {
         printer.status("Detected", format!("`{target}` as {kind}"));
     }
@@ -151,7 +146,7 @@ pub fn sbom(args: &SbomArgs, cache: Option<&Cache>, printer: &Printer) -> Result
     };
     match &args.output {
         Some(path) => {
-            crate::fsutil::write_atomic(path, &bytes)?;
+            bulwark_oci::write_atomic(path, &bytes)?;
             printer.status(
                 "Wrote",
                 format!("{} packages to `{}`", records.len(), path.display()),

@@ -16,20 +16,16 @@ use clap::{CommandFactory, Parser};
 use bulwark_cache::Cache;
 use bulwark_cli::{Cli, Command, KeyAlgorithm, KeyCommand, OutputFormat};
 
-/// Findings or policy violations (`scan --fail-on`, `verify`).
-const EXIT_FINDINGS: u8 = 1;
-
 pub mod attest;
 mod build;
 pub mod exit;
-mod fsutil;
 mod inspect;
 mod layer_cache;
 pub mod lockfile;
 mod printer;
 mod progress;
 mod scan;
-pub mod target;
+mod verify;
 
 use printer::Printer;
 
@@ -39,7 +35,7 @@ pub fn run() -> ExitCode {
     let printer = Printer::new(&cli.global);
     match dispatch(cli, &printer) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Findings) => ExitCode::from(EXIT_FINDINGS),
+        Ok(Outcome::Findings) => ExitCode::from(exit::FINDINGS),
         Err(err) => {
             printer.error(&err);
             ExitCode::from(exit::code_for(&err))
@@ -115,22 +111,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
         }
         // A cache that cannot be opened only makes reading slower.
         Command::Sbom(args) => inspect::sbom(args, open_cache(&cli).ok().as_ref(), printer)?,
-        Command::Verify(args) => {
-            let report = attest::verify(
-                &args.target,
-                &args.key,
-                args.policy.as_deref(),
-                args.platform.as_deref(),
-                args.db.as_deref(),
-            )?;
-            match args.format {
-                OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
-                OutputFormat::Human => printer.data(report.to_string().trim_end()),
-            }
-            if report.exit_code != 0 {
-                return Err(attest::VerifyFailed(report.exit_code).into());
-            }
-        }
+        Command::Verify(args) => verify::verify(args, printer)?,
         Command::Scan(args) => {
             if scan::scan(args, open_cache(&cli).ok().as_ref(), printer)? {
                 return Ok(Outcome::Findings);

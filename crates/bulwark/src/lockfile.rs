@@ -225,7 +225,7 @@ impl Lockfile {
 
     /// Writes the lockfile atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::fsutil::write_atomic(path, self.render()?.as_bytes())
+        Ok(bulwark_oci::write_atomic(path, self.render()?.as_bytes())?)
     }
 
     /// The packages of one platform.

@@ -99,7 +99,7 @@ pub fn scan(
     };
     match &args.output {
         Some(file) => {
-            crate::fsutil::write_atomic(file, text.as_bytes())?;
+            bulwark_oci::write_atomic(file, text.as_bytes())?;
             printer.status("Wrote", format!("`{}`", file.display()));
         }
         None => printer.data(&text),

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// One entry of a layer tarball.
 pub enum E<'a> {
@@ -67,7 +66,7 @@ pub fn zstd(bytes: &[u8]) -> Vec<u8> {
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    bulwark_oci::sha256_digest(bytes)
 }
 
 /// Writes OCI layouts.
