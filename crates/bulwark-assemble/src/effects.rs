@@ -8,7 +8,7 @@ use bulwark_spec::DpkgDatabase;
 
 use crate::system::{layer_path, Image};
 use crate::tarball::{Node, Tree};
-use crate::{PackageFacts, PathKind, SystemReport};
+use crate::{DebianRelease, PackageFacts, PathKind, SystemReport};
 
 /// `/etc/hosts` as netbase's postinst writes it on a fresh install (its
 /// here-document is `<<-`, so the leading tabs are stripped).
@@ -162,11 +162,14 @@ impl Effects<'_, '_> {
 }
 
 /// Does natively what the reviewed scripts of the installed packages do on
-/// a fresh install.
+/// a fresh install, then, with `skeleton_release` (the release the image's
+/// os-release names, or why it is unknown), what every image gets
+/// ([`skeleton`]).
 pub(crate) fn fresh_install(
     facts: &[PackageFacts],
     image: &Image<'_>,
     database: DpkgDatabase,
+    skeleton_release: Option<&Result<DebianRelease, String>>,
     epoch: u64,
     tree: &mut Tree,
     report: &mut SystemReport,
@@ -233,6 +236,47 @@ pub(crate) fn fresh_install(
         e.file("var/lib/dpkg/statoverride", b"", 0o644, 0);
         e.file("var/lib/dpkg/available", b"", 0o644, 0);
     }
+    if let Some(release) = skeleton_release {
+        skeleton(&mut e, release);
+    }
+}
+
+/// The directories base-files ships that every container expects: path
+/// and mode.
+const SKELETON_DIRECTORIES: &[(&str, u32)] = &[
+    ("tmp", 0o1777),
+    ("var/tmp", 0o1777),
+    ("root", 0o700),
+    ("home", 0o755),
+];
+
+/// What every image gets unless the spec says `skeleton: false`, where no
+/// package ships it: base-files' `/tmp`, `/var/tmp`, `/root` and `/home`,
+/// and `/usr/lib/os-release` (with the `/etc/os-release` link) naming
+/// `release`. When the release is unknown, no os-release is written and
+/// the reason is a warning.
+fn skeleton(e: &mut Effects<'_, '_>, release: &Result<DebianRelease, String>) {
+    for &(dir, mode) in SKELETON_DIRECTORIES {
+        e.dir(dir, mode, 0);
+    }
+    if e.present("etc/os-release") {
+        return;
+    }
+    if !e.present("usr/lib/os-release") {
+        match release {
+            Ok(release) => {
+                let text = release.os_release();
+                e.file("usr/lib/os-release", text.as_bytes(), 0o644, 0);
+            }
+            Err(why) => {
+                e.report.warnings.push(format!(
+                    "no `/etc/os-release` was written, so scanners cannot tell the image's release: {why}"
+                ));
+                return;
+            }
+        }
+    }
+    e.symlink("etc/os-release", "../usr/lib/os-release");
 }
 
 /// base-files' postinst with `configure` and no old version. Its

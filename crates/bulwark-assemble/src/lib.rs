@@ -17,6 +17,12 @@
 //!   directories and login records, netbase's `/etc/hosts`, libc-bin's
 //!   `/etc/nsswitch.conf`, …) and the classic dpkg database files. Its
 //!   [`SystemReport`] lists what was not replaced.
+//! - Unless the spec says `skeleton: false`, the system layer also gives
+//!   every image what a container needs whatever its packages: an
+//!   `/etc/os-release` naming the [`DebianRelease`] when no package ships
+//!   one, `/etc/passwd` and `/etc/group` with at least `root`, `nobody`
+//!   and `nogroup`, and `/tmp`, `/var/tmp` (1777), `/root` (0700) and
+//!   `/home` when no package ships them.
 //!
 //! # Merged `/usr`
 //!
@@ -47,6 +53,7 @@ use serde::{Deserialize, Serialize};
 
 mod cacert;
 mod effects;
+mod identity;
 mod ldcache;
 mod package;
 mod scripts;
@@ -54,6 +61,7 @@ mod system;
 mod tarball;
 
 pub use cacert::subject_hash;
+pub use identity::DebianRelease;
 pub use ldcache::SharedObject;
 pub use system::system_layer;
 
@@ -195,6 +203,11 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// How the dpkg database is written.
     pub dpkg_database: DpkgDatabase,
+    /// The release the system layer's `/etc/os-release` names when no
+    /// package ships one (and the spec keeps `skeleton`), or why it is
+    /// unknown: then none is written and the reason becomes a warning.
+    /// Package layers do not use it.
+    pub release: Result<DebianRelease, String>,
 }
 
 /// One planned package layer.

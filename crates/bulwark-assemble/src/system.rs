@@ -135,9 +135,11 @@ pub(crate) fn layer_path(abs: &str) -> String {
 /// Builds the final layer: the merged-`/usr` root symlinks, the natively
 /// generated maintainer-script effects (accounts, CA bundle, alternatives,
 /// `/etc/shells`, time zone, and what the reviewed scripts create on a
-/// fresh install), the classic dpkg `status`, `diversions`, `statoverride`
-/// and `available` files, and the
-/// spec's files, paths and home directories. `facts` are all packages'
+/// fresh install), the skeleton every image gets unless the spec says
+/// `skeleton: false` (`/etc/os-release` from `options.release`, `/tmp`,
+/// `/var/tmp`, `/root`, `/home`, where no package ships them), the classic
+/// dpkg `status`, `diversions`, `statoverride` and `available` files, and
+/// the spec's files, paths and home directories. `facts` are all packages'
 /// facts, in layer order.
 ///
 /// It also checks the layers together: no package's path may go through a
@@ -193,6 +195,7 @@ pub fn system_layer(
         facts,
         &image,
         options.dpkg_database,
+        spec.skeleton.then_some(&options.release),
         epoch,
         &mut tree,
         &mut report,
@@ -278,8 +281,9 @@ fn spec_err(key: &str, reason: String) -> Error {
 ///
 /// With `base-passwd`, passwd and group are its `passwd.master` and
 /// `group.master` verbatim (what its postinst copies on a fresh system),
-/// followed by the spec's groups and users. Without it, and only when the
-/// spec names accounts, they start from `root` and `nobody` (`nogroup`).
+/// followed by the spec's groups and users. Without it, they start from
+/// `root` and `nobody` (`nogroup`), unless the spec says `skeleton: false`
+/// and names no accounts: then nothing is written.
 /// A user whose primary group does not exist gets a group of its own name.
 /// The shadow files lock every password (`*` for system accounts, `!` for
 /// the spec's users), with the last change on the epoch's day.
@@ -288,7 +292,7 @@ fn accounts(facts: &[PackageFacts], spec: &Spec, epoch: u64, tree: &mut Tree) ->
         .iter()
         .find(|f| f.passwd_master.is_some() && f.group_master.is_some());
     let accounts = &spec.accounts;
-    if base.is_none() && accounts.users.is_empty() && accounts.groups.is_empty() {
+    if base.is_none() && !spec.skeleton && accounts.users.is_empty() && accounts.groups.is_empty() {
         return Ok(());
     }
     let (mut passwd, mut group) = match base {

@@ -118,6 +118,7 @@ fn options(dir: &Path) -> Options {
         epoch: 1_700_000_000,
         work_dir: work,
         dpkg_database: DpkgDatabase::StatusD,
+        release: DebianRelease::from_release(Some("12.15"), Some("bookworm")),
     }
 }
 
@@ -421,6 +422,123 @@ fn accounts_without_base_passwd() {
         l["bin"],
         ('l', 0o777, 0, 0, 1_700_000_000, "usr/bin".into())
     );
+}
+
+/// The skeleton entries of a system layer that has them all.
+const SKELETON: &[&str] = &[
+    "etc/group",
+    "etc/os-release",
+    "etc/passwd",
+    "home/",
+    "root/",
+    "tmp/",
+    "usr/lib/os-release",
+    "var/tmp/",
+];
+
+#[test]
+fn skeleton_without_base_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = 1_700_000_000;
+    let (tar, report) = system_layer(&[], &spec(""), &options(dir.path())).unwrap();
+    assert!(report.warnings.is_empty(), "{report:?}");
+    let l = list(&tar.path);
+    assert_eq!(
+        String::from_utf8(read_entry(&tar.path, "usr/lib/os-release").unwrap()).unwrap(),
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
+         VERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n\
+         HOME_URL=\"https://www.debian.org/\"\nSUPPORT_URL=\"https://www.debian.org/support\"\n\
+         BUG_REPORT_URL=\"https://bugs.debian.org/\"\n"
+    );
+    assert_eq!(
+        l["usr/lib/os-release"],
+        ('f', 0o644, 0, 0, e, String::new())
+    );
+    assert_eq!(
+        l["etc/os-release"],
+        ('l', 0o777, 0, 0, e, "../usr/lib/os-release".into())
+    );
+    for (dir, mode) in [
+        ("tmp/", 0o1777),
+        ("var/tmp/", 0o1777),
+        ("root/", 0o700),
+        ("home/", 0o755),
+    ] {
+        assert_eq!(l[dir], ('d', mode, 0, 0, e, String::new()), "{dir}");
+    }
+    assert_eq!(
+        String::from_utf8(read_entry(&tar.path, "etc/passwd").unwrap()).unwrap(),
+        "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+    );
+    assert_eq!(
+        String::from_utf8(read_entry(&tar.path, "etc/group").unwrap()).unwrap(),
+        "root:x:0:\nnogroup:x:65534:\n"
+    );
+
+    // An unknown release: no os-release, and the reason as a warning; the
+    // rest of the skeleton stays.
+    let mut opts = options(dir.path());
+    opts.release = Err("no repository says `Origin: Debian`".into());
+    let (tar, report) = system_layer(&[], &spec(""), &opts).unwrap();
+    let l = list(&tar.path);
+    assert!(!l.contains_key("usr/lib/os-release") && !l.contains_key("etc/os-release"));
+    assert!(
+        l.contains_key("tmp/") && l.contains_key("etc/passwd"),
+        "{l:?}"
+    );
+    assert_eq!(report.warnings.len(), 1, "{report:?}");
+    assert!(
+        report.warnings[0].contains("no `/etc/os-release` was written")
+            && report.warnings[0].ends_with("no repository says `Origin: Debian`"),
+        "{report:?}"
+    );
+
+    // `skeleton: false`: none of it, and no warning.
+    let (tar, report) = system_layer(&[], &spec("skeleton: false\n"), &opts).unwrap();
+    let l = list(&tar.path);
+    for path in SKELETON {
+        assert!(!l.contains_key(*path), "{path} with skeleton: false: {l:?}");
+    }
+    assert!(!l.contains_key("etc/shadow"), "{l:?}");
+    assert!(report.warnings.is_empty(), "{report:?}");
+    // Accounts named by the spec are still written.
+    let s = spec("skeleton: false\naccounts:\n  users: [{username: app, uid: 1000}]\n");
+    let (tar, _) = system_layer(&[], &s, &opts).unwrap();
+    let passwd = String::from_utf8(read_entry(&tar.path, "etc/passwd").unwrap()).unwrap();
+    assert!(passwd.starts_with("root:x:0:0:") && passwd.contains("\napp:x:1000:1000:"));
+    assert!(!list(&tar.path).contains_key("tmp/"));
+}
+
+#[test]
+fn skeleton_never_replaces_what_a_package_ships() {
+    let dir = tempfile::tempdir().unwrap();
+    // A base package with its own os-release (a file, no link), `/tmp` of
+    // another mode and `/root` as a link.
+    let facts = facts_of(
+        dir.path(),
+        &[(
+            "mybase",
+            &[
+                E::Dir("./"),
+                E::Dir("./tmp/"),
+                E::File("./usr/lib/os-release", b"ID=mine\n", 0o644),
+                E::Symlink("./root", "home/admin"),
+            ],
+        )],
+    );
+    let (tar, report) = system_layer(&facts, &spec(""), &options(dir.path())).unwrap();
+    let l = list(&tar.path);
+    for path in ["tmp/", "root/", "root", "usr/lib/os-release"] {
+        assert!(!l.contains_key(path), "{path} replaced: {l:?}");
+    }
+    // The link base-files has is added to the package's file.
+    assert_eq!(l["etc/os-release"].5, "../usr/lib/os-release");
+    assert_eq!(l["var/tmp/"].1, 0o1777);
+    assert!(report.warnings.is_empty(), "{report:?}");
+    // The spec's own `paths` win over the skeleton.
+    let s = spec("paths:\n  - {path: /tmp, type: directory, mode: \"0700\"}\n");
+    let (tar, _) = system_layer(&[], &s, &options(dir.path())).unwrap();
+    assert_eq!(list(&tar.path)["tmp/"].1, 0o700);
 }
 
 /// The facts of packages, one layer each, in order.
@@ -1005,6 +1123,19 @@ fn real_packages_system_layer() {
         "{:?}",
         b.report
     );
+    // base-files ships os-release and the skeleton directories: the system
+    // layer adds none of them (`/root` is only the parent of the copied
+    // `.profile`, with base-files' mode).
+    for path in [
+        "etc/os-release",
+        "usr/lib/os-release",
+        "tmp/",
+        "var/tmp/",
+        "home/",
+    ] {
+        assert!(!l.contains_key(path), "{path} besides base-files'");
+    }
+    assert_eq!(l["root/"].1, 0o700);
     for ok in [
         "base-files",
         "mawk",

@@ -296,7 +296,8 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
     pub format: ScanFormat,
     /// Exit with 1 when a finding has this severity or worse. `unknown` trips
-    /// only when named.
+    /// only when named. Exit with 2 when nothing could be matched (the
+    /// release is unknown or not in the database).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<SeverityArg>,
     /// Leave out findings that have no fixed version yet.

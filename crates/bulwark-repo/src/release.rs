@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn parses_release_fields() {
-        let text = "Origin: Debian\nLabel: Debian-Security\nSuite: oldstable-security\nCodename: bookworm-security\n\
+        let text = "Origin: Debian\nLabel: Debian-Security\nSuite: oldstable-security\nVersion: 12\nCodename: bookworm-security\n\
 Date: Fri, 20 Nov 2026 00:12:41 UTC\nValid-Until: Fri, 27 Nov 2026 00:12:41 UTC\nAcquire-By-Hash: yes\n\
 No-Support-for-Architecture-all: Packages\nArchitectures: amd64 arm64\nComponents: updates/main\n\
 MD5Sum:\n 00 1 main/x\nSHA256:\n fadf41b0ef642d1c750f880f5844753ef5ab8d529ac4c190060d5f8bea63a801  2515915 main/binary-amd64/Packages\n";
@@ -238,6 +238,9 @@ MD5Sum:\n 00 1 main/x\nSHA256:\n fadf41b0ef642d1c750f880f5844753ef5ab8d529ac4c19
         ));
         let r = Release::parse(text, source, "ab".into()).unwrap();
         assert_eq!(r.label.as_deref(), Some("Debian-Security"));
+        // What an image without base-files takes its os-release from.
+        assert_eq!(r.version.as_deref(), Some("12"));
+        assert_eq!(r.codename.as_deref(), Some("bookworm-security"));
         assert_eq!(r.suite, "oldstable-security");
         assert!(r.acquire_by_hash && r.no_support_for_architecture_all);
         assert_eq!(r.architectures, ["amd64", "arm64"]);

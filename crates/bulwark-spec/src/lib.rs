@@ -161,6 +161,13 @@ pub struct Spec {
     /// attached at build time.
     #[serde(default)]
     pub sbom_files: bool,
+    /// Give the image what a container needs whatever the packages are
+    /// (default `true`): `/etc/os-release` naming the Debian release when
+    /// no package ships one, `/etc/passwd` and `/etc/group` with at least
+    /// `root`, `nobody` and `nogroup`, and `/tmp`, `/var/tmp`, `/root` and
+    /// `/home` when no package ships them. `false` leaves out all of it.
+    #[serde(default = "default_skeleton")]
+    pub skeleton: bool,
     /// The `repositories` value exactly as written, `${VAR}` unexpanded,
     /// as canonical JSON.
     #[serde(skip)]
@@ -176,6 +183,10 @@ fn default_tag() -> String {
 
 fn default_max_layers() -> usize {
     50
+}
+
+fn default_skeleton() -> bool {
+    true
 }
 
 /// The repositories: `host` for every source the host's APT uses, or a list.
@@ -1394,6 +1405,29 @@ environment:
         .unwrap_err()
         .to_string();
         assert!(e.contains("sbom-file") && e.contains("line 4"), "{e}");
+    }
+
+    #[test]
+    fn skeleton_defaults_to_true_and_is_checked() {
+        let base = "name: x\nrepositories: host\npackages: [a1]\n";
+        assert!(
+            Spec::parse(base, Path::new("s.yaml"), &env)
+                .unwrap()
+                .skeleton
+        );
+        let s = Spec::parse(
+            &format!("{base}skeleton: false\n"),
+            Path::new("s.yaml"),
+            &env,
+        )
+        .unwrap();
+        assert!(!s.skeleton);
+        for bad in ["skeleton: no-thanks\n", "skeleton: [false]\n"] {
+            let e = Spec::parse(&format!("{base}{bad}"), Path::new("s.yaml"), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("skeleton") && e.contains("line 4"), "{e}");
+        }
     }
 
     #[test]

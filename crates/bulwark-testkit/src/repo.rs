@@ -47,6 +47,7 @@ const DEFAULT_DATE: &str = "Tue, 14 Nov 2023 22:13:20 UTC";
 pub struct FixtureRepoBuilder {
     suite: String,
     codename: Option<String>,
+    version: Option<String>,
     components: Vec<String>,
     archs: Vec<String>,
     origin: String,
@@ -64,9 +65,17 @@ impl FixtureRepoBuilder {
         self
     }
 
-    /// The `Codename` field (default: the suite).
+    /// The `Codename` field (default: `bookworm`, like Debian's bookworm
+    /// Release, whose `Suite` is `oldstable`).
     pub fn codename(mut self, codename: impl Into<String>) -> Self {
         self.codename = Some(codename.into());
+        self
+    }
+
+    /// The `Version` field (default `12.4`); `None` leaves it out, as
+    /// Debian's testing and unstable do.
+    pub fn version(mut self, version: Option<&str>) -> Self {
+        self.version = version.map(str::to_string);
         self
     }
 
@@ -150,6 +159,7 @@ impl FixtureRepoBuilder {
         let config = Config {
             suite: self.suite,
             codename: self.codename,
+            version: self.version,
             components,
             archs,
             origin: self.origin,
@@ -185,6 +195,7 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 struct Config {
     suite: String,
     codename: Option<String>,
+    version: Option<String>,
     components: Vec<String>,
     archs: Vec<String>,
     origin: String,
@@ -231,13 +242,14 @@ pub struct FixtureRepo {
 }
 
 impl FixtureRepo {
-    /// Starts configuring a repository: suite `stable`, origin and label
-    /// `Debian`, a fixed `Date`; components and architectures default to
-    /// `main` and `amd64`.
+    /// Starts configuring a repository: suite `stable`, codename
+    /// `bookworm`, version `12.4`, origin and label `Debian`, a fixed
+    /// `Date`; components and architectures default to `main` and `amd64`.
     pub fn builder() -> FixtureRepoBuilder {
         FixtureRepoBuilder {
             suite: "stable".into(),
             codename: None,
+            version: Some("12.4".into()),
             components: Vec::new(),
             archs: Vec::new(),
             origin: "Debian".into(),
@@ -571,16 +583,16 @@ fn publish(config: &Config, repo: &Path) {
         opt("Origin", &config.origin),
         opt("Label", &config.label),
         opt("Suite", &config.suite),
-        opt(
-            "Codename",
-            config.codename.as_deref().unwrap_or(&config.suite),
-        ),
+        opt("Codename", config.codename.as_deref().unwrap_or("bookworm")),
         opt("Date", &config.date),
         opt("Architectures", &config.archs.join(" ")),
         opt("Components", &config.components.join(" ")),
         opt("Acquire-By-Hash", "yes"),
         opt("Description", "bulwark test fixture"),
     ];
+    if let Some(version) = &config.version {
+        options.push(opt("Version", version));
+    }
     // Debian's Release files carry MD5Sum and SHA256 only.
     options.push("APT::FTPArchive::Release::SHA1=false".into());
     options.push("APT::FTPArchive::Release::SHA512=false".into());

@@ -242,7 +242,8 @@ fn apt_trusts_indexes_and_downloads_from_the_fixture() {
     for line in [
         "Origin: Debian\n",
         "Suite: stable\n",
-        "Codename: stable\n",
+        "Version: 12.4\n",
+        "Codename: bookworm\n",
         "Date: Tue, 14 Nov 2023 22:13:20 UTC\n",
         "Architectures: amd64\n",
         "Components: main\n",
@@ -380,6 +381,7 @@ fn two_architectures_and_components() {
     let repo = FixtureRepo::builder()
         .suite("trixie-security")
         .codename("trixie")
+        .version(None)
         .arch("amd64")
         .arch("arm64")
         .deb(DebBuilder::new("tool", "1").file("usr/bin/tool", "amd64"))
@@ -420,6 +422,7 @@ fn two_architectures_and_components() {
     ] {
         assert!(release.lines().any(|l| l == line), "`{line}`:\n{release}");
     }
+    assert!(!release.contains("\nVersion:"), "{release}");
     assert!(
         release.contains(" contrib/binary-arm64/Packages.xz\n"),
         "{release}"

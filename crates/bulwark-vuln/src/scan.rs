@@ -14,6 +14,10 @@
 //!   always match (no fix).
 //! - Packages that are not installed (`deinstall … config-files`) and
 //!   packages not built by Debian are not matched, and the report lists them.
+//! - When no package can be matched at all (the release is unknown, or the
+//!   database has no entry for it), a warning says why and
+//!   [`Report::unmatched`] holds it, so that a caller can refuse to call
+//!   the image clean.
 
 use std::collections::BTreeMap;
 
@@ -273,6 +277,12 @@ pub struct Report {
     pub suppressed: Vec<Suppressed>,
     /// Things the user should know (no release, not Debian…).
     pub warnings: Vec<String>,
+    /// Why no package could be matched at all, if so: the release is
+    /// unknown (no os-release, an `ID` other than `debian`, neither
+    /// `VERSION_ID` nor `VERSION_CODENAME`) or the database has no entry
+    /// for it. Also one of [`Self::warnings`]; not part of the JSON.
+    #[serde(skip)]
+    pub unmatched: Option<String>,
 }
 
 impl Report {
@@ -318,7 +328,7 @@ pub fn scan(
         (None, Some(os)) => {
             warnings.push(format!(
                 "the operating system is `{}`, not Debian: nothing was matched",
-                os.id
+                os.id.escape_debug()
             ));
             None
         }
@@ -330,6 +340,8 @@ pub fn scan(
             None
         }
     };
+    // So far, a warning can only say why the release is unknown.
+    let mut unmatched = warnings.last().cloned().filter(|_| release.is_none());
     if let Some(now) = options.now {
         let update = "run `bulwark db update --url URL` or `bulwark db import` with a newer feed";
         match info.age_days(now) {
@@ -355,9 +367,12 @@ pub fn scan(
     }
     if let Some(release) = &release {
         if !info.releases.contains_key(release) {
-            warnings.push(format!(
-                "the database has no entries for Debian release `{release}`: nothing matched"
-            ));
+            let warning = format!(
+                "the database has no entries for Debian release `{}`: nothing matched",
+                release.escape_debug()
+            );
+            unmatched = Some(warning.clone());
+            warnings.push(warning);
         }
     }
 
@@ -390,6 +405,7 @@ pub fn scan(
         not_installed: Vec::new(),
         suppressed: Vec::new(),
         warnings,
+        unmatched,
     };
 
     let mut sorted: Vec<&InstalledPackage> = packages.iter().collect();

@@ -18,7 +18,7 @@ use crate::progress;
 use bulwark_oci::ImageRef;
 
 /// Bumped whenever the layer bytes for the same inputs would change.
-const LAYER_FORMAT: &str = "bulwark-layer-v3";
+const LAYER_FORMAT: &str = "bulwark-layer-v4";
 
 /// One package chosen for one platform, wherever the choice came from
 /// (a fresh resolution or the lockfile).
@@ -49,6 +49,9 @@ pub struct PlatformPlan {
     pub excluded: Vec<(String, Option<String>, Vec<String>)>,
     /// Package name → the `Origin` of the Release it came from (`Debian`…).
     pub origins: BTreeMap<String, String>,
+    /// The release `/etc/os-release` names when no package ships one, or
+    /// why it is unknown (see [`debian_release`]).
+    pub release: Result<bulwark_assemble::DebianRelease, String>,
 }
 
 fn architectures(spec: &Spec) -> Vec<String> {
@@ -91,6 +94,8 @@ pub fn resolve_plan(
                 entry: release.source.as_written.clone(),
                 suite: release.source.suite.clone(),
                 origin: release.origin.clone(),
+                version: release.version.clone(),
+                codename: release.codename.clone(),
                 inrelease_sha256: release.inrelease_sha256.clone(),
             };
             let repository = match repositories.iter().position(|r| r == &repo) {
@@ -137,11 +142,13 @@ pub fn resolve_plan(
             })
             .collect();
         let origins = origins_of(&packages, &repositories);
+        let release = debian_release(&sources, &packages, &repositories, None);
         platforms.push(PlatformPlan {
             architecture: arch.clone(),
             packages,
             excluded,
             origins,
+            release,
         });
         resolutions.push(Resolved {
             architecture: arch,
@@ -225,11 +232,13 @@ fn plan_from_lock(spec: &Spec, lock: &Lockfile, lock_path: &Path) -> Result<Plan
             })
             .collect();
         let origins = origins_of(&packages, &lock.repositories);
+        let release = debian_release(&sources, &packages, &lock.repositories, Some(lock_path));
         platforms.push(PlatformPlan {
             architecture: arch,
             packages,
             excluded,
             origins,
+            release,
         });
     }
     Ok(Plan {
@@ -250,6 +259,47 @@ fn origins_of(packages: &[Chosen], repositories: &[LockedRepository]) -> BTreeMa
             (c.name.clone(), origin)
         })
         .collect()
+}
+
+/// The release an image's `/etc/os-release` names when no package ships
+/// one: that of the first repository, in the spec's order, that the
+/// platform's packages came from and whose Release says `Origin: Debian`
+/// (its `Version` and `Codename`, see [`bulwark_assemble::DebianRelease`]).
+/// The error says why there is none, for the build's warning; `lock` names
+/// the lockfile of a locked build, whose repositories may predate the
+/// recording of `Version` and `Codename`.
+fn debian_release(
+    sources: &[Source],
+    packages: &[Chosen],
+    repositories: &[LockedRepository],
+    lock: Option<&Path>,
+) -> Result<bulwark_assemble::DebianRelease, String> {
+    let spec_order = |r: &LockedRepository| {
+        sources
+            .iter()
+            .position(|s| s.as_written == r.entry && s.suite == r.suite)
+            .unwrap_or(usize::MAX)
+    };
+    let used: BTreeSet<usize> = packages.iter().map(|c| c.repository).collect();
+    let first = used
+        .into_iter()
+        .filter_map(|i| repositories.get(i).map(|r| (spec_order(r), i, r)))
+        .filter(|(.., r)| r.origin.as_deref() == Some("Debian"))
+        .min_by_key(|&(order, i, _)| (order, i))
+        .map(|(.., r)| r)
+        .ok_or("no repository the packages came from has a Release with `Origin: Debian`")?;
+    let suite = first.suite.escape_debug();
+    if let (Some(lock), None, None) = (lock, &first.version, &first.codename) {
+        return Err(format!(
+            "lockfile `{}` does not record the `Version` and `Codename` of suite `{suite}` (it predates them; run `bulwark lock --update`)",
+            lock.display()
+        ));
+    }
+    bulwark_assemble::DebianRelease::from_release(
+        first.version.as_deref(),
+        first.codename.as_deref(),
+    )
+    .map_err(|why| format!("the first Debian repository, suite `{suite}`: {why}"))
 }
 
 /// Turns a plan into a lockfile.
@@ -719,6 +769,7 @@ fn assemble_platform(
         epoch,
         work_dir: work.to_path_buf(),
         dpkg_database: spec.dpkg_database,
+        release: platform.release.clone(),
     };
     let plans = bulwark_assemble::plan_layers(&inputs, spec.max_layers);
     let bar = printer.count_bar("Assembling", plans.len() as u64 + 1);
@@ -1012,7 +1063,13 @@ fn keep_unnamed(old: &Lockfile, new: &mut Lockfile, names: &[String]) -> Result<
         }
         if let Some(o) = old_by_key.get(&(p.platform.as_str(), p.name.as_str())) {
             let repo = old.repositories[o.repository].clone();
-            let idx = match new.repositories.iter().position(|r| r == &repo) {
+            // The same InRelease is the same repository, whether or not the
+            // old lockfile recorded its `Version` and `Codename`.
+            let same = |r: &LockedRepository| {
+                (&r.entry, &r.suite, &r.inrelease_sha256)
+                    == (&repo.entry, &repo.suite, &repo.inrelease_sha256)
+            };
+            let idx = match new.repositories.iter().position(same) {
                 Some(i) => i,
                 None => {
                     new.repositories.push(repo);

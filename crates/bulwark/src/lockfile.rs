@@ -135,6 +135,15 @@ pub struct LockedRepository {
     /// The Release's `Origin`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The Release's `Version` (`12.15`), if any: with `codename`, what
+    /// `/etc/os-release` says in an image without base-files. Lockfiles
+    /// written before bulwark recorded it lack it; a locked build from
+    /// them writes no os-release and warns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The Release's `Codename` (`bookworm`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codename: Option<String>,
     /// SHA-256 of the InRelease file the packages were resolved from.
     pub inrelease_sha256: String,
 }
@@ -301,6 +310,8 @@ mod tests {
                 entry: r#"{"host":"bookworm"}"#.into(),
                 suite: "bookworm".into(),
                 origin: Some("Debian".into()),
+                version: Some("12.15".into()),
+                codename: Some("bookworm".into()),
                 inrelease_sha256: "00".repeat(32),
             }],
             packages: vec![LockedPackage {
@@ -334,6 +345,28 @@ mod tests {
         bad.write(&path).unwrap();
         let e = Lockfile::read(&path).unwrap_err().to_string();
         assert!(e.contains("unsafe path"), "{e}");
+    }
+
+    #[test]
+    fn a_lockfile_without_release_version_and_codename_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.lock");
+        let mut old = sample();
+        old.repositories[0].version = None;
+        old.repositories[0].codename = None;
+        let text = old.render().unwrap();
+        assert!(
+            !text.contains("12.15") && !text.contains("codename"),
+            "{text}"
+        );
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(Lockfile::read(&path).unwrap(), old);
+        // A new one records both fields.
+        let text = sample().render().unwrap();
+        assert!(
+            text.contains("version = \"12.15\"\ncodename = \"bookworm\"\n"),
+            "{text}"
+        );
     }
 
     #[test]

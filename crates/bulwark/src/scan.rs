@@ -30,7 +30,10 @@ fn severity(arg: SeverityArg) -> Severity {
     }
 }
 
-/// `bulwark scan`; returns whether `--fail-on` tripped.
+/// `bulwark scan`; returns whether `--fail-on` tripped. With `--fail-on`,
+/// a scan that could match nothing (the release is unknown, or the
+/// database lacks it) is an input error after the report is written:
+/// nothing was checked, so it must not pass.
 pub fn scan(
     args: &ScanArgs,
     cache: Option<&bulwark_cache::Cache>,
@@ -103,6 +106,9 @@ pub fn scan(
             printer.status("Wrote", format!("`{}`", file.display()));
         }
         None => printer.data(&text),
+    }
+    if let (Some(_), Some(why)) = (args.fail_on, &report.unmatched) {
+        bail!("`--fail-on` cannot pass a scan that checked nothing: {why}");
     }
     Ok(args.fail_on.is_some_and(|s| report.fails(severity(s))))
 }

@@ -50,14 +50,7 @@ fn build_produces_a_valid_image_with_the_package_files() {
     assert!(rootfs
         .join("usr/lib/x86_64-linux-gnu/libfoo.so.1")
         .is_file());
-    assert_eq!(
-        fs::read_link(rootfs.join("etc/os-release")).unwrap(),
-        Path::new("../usr/lib/os-release")
-    );
-    assert_eq!(
-        fs::read_to_string(rootfs.join("usr/lib/os-release")).unwrap(),
-        OS_RELEASE
-    );
+    assert_os_release(&rootfs, OS_RELEASE);
     // `bar` depends on `baz | qux`: apt's choice is the first, `baz`.
     assert!(rootfs.join("usr/share/baz/marker").is_file());
     assert!(!rootfs.join("usr/share/qux").exists(), "qux installed too");
@@ -763,22 +756,10 @@ annotations: {org.opencontainers.image.source: "https://example.invalid/app"}
     );
 
     // Modes and numeric owners as written in the last (system) layer.
-    let last = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:")
-        .to_string();
-    let listing = tool(
-        std::process::Command::new("tar")
-            .args(["--numeric-owner", "-tvzf"])
-            .arg(out.join("blobs/sha256").join(last)),
-    );
+    let listing = system_layer_listing(&out);
     let line = |path: &str| {
-        listing
-            .lines()
-            .find(|l| l.split_whitespace().nth(5) == Some(path))
+        listing_line(&listing, path)
             .unwrap_or_else(|| panic!("`{path}` is not in the system layer:\n{listing}"))
-            .to_string()
     };
     let conf = line("etc/app/app.conf");
     assert!(conf.starts_with("-rw-r----- 0/1000 "), "{conf}");
@@ -824,4 +805,301 @@ fn without_source_date_epoch_builds_are_still_reproducible() {
     // also the newest package date the image takes.
     let created = skopeo_inspect(&format!("oci:{}:latest", w.path("one").display()), false);
     assert_eq!(created["Created"], "2023-11-14T22:13:20Z", "{created:#}");
+}
+
+/// `/etc/os-release` of an unpacked image is the link base-files ships,
+/// to `/usr/lib/os-release` holding `text`.
+fn assert_os_release(rootfs: &Path, text: &str) {
+    assert_eq!(
+        fs::read_link(rootfs.join("etc/os-release")).unwrap(),
+        Path::new("../usr/lib/os-release")
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("usr/lib/os-release")).unwrap(),
+        text
+    );
+}
+
+/// `tar --numeric-owner -tvzf` of the last (system) layer of the image
+/// tagged `latest`.
+fn system_layer_listing(layout: &Path) -> String {
+    let digest = manifest_digest(layout, "latest");
+    let manifest = blob_json(layout, &digest);
+    let last = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tool(
+        std::process::Command::new("tar")
+            .args(["--numeric-owner", "-tvzf"])
+            .arg(blob_path(layout, &last)),
+    )
+}
+
+/// The line of `path` in a `tar -tv` listing.
+fn listing_line(listing: &str, path: &str) -> Option<String> {
+    listing
+        .lines()
+        .find(|l| l.split_whitespace().nth(5) == Some(path))
+        .map(str::to_string)
+}
+
+fn blob_path(layout: &Path, digest: &str) -> std::path::PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+fn blob_json(layout: &Path, digest: &str) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(blob_path(layout, digest)).unwrap()).unwrap()
+}
+
+/// The SBOM of `artifact_type` attached to the image in the layout.
+fn attached_sbom(layout: &Path, artifact_type: &str) -> serde_json::Value {
+    let index = common::index_json(layout);
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == artifact_type)
+        .unwrap_or_else(|| panic!("no {artifact_type} artifact in {index:#}"));
+    let manifest = blob_json(layout, entry["digest"].as_str().unwrap());
+    blob_json(layout, manifest["layers"][0]["digest"].as_str().unwrap())
+}
+
+/// `/usr/lib/os-release` as bookworm's base-files writes it, for the
+/// fixture repository's `Version: 12.4` and `Codename: bookworm`.
+const BOOKWORM_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n\
+NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\n\
+VERSION_CODENAME=bookworm\nID=debian\nHOME_URL=\"https://www.debian.org/\"\n\
+SUPPORT_URL=\"https://www.debian.org/support\"\nBUG_REPORT_URL=\"https://bugs.debian.org/\"\n";
+
+/// A vulnerability database of one record: `foo` (source of `foo` and
+/// `libfoo`), high, fixed in Debian 12 after the fixture's 1.0-1.
+fn foo_vuln_db(w: &World) -> String {
+    let feed = w.path("osv/CVE/2099");
+    fs::create_dir_all(&feed).unwrap();
+    let record = serde_json::json!({
+        "schema_version": "1.6.0",
+        "id": "CVE-2099-0001",
+        "modified": "2024-06-01T00:00:00Z",
+        "affected": [{
+            "package": {"ecosystem": "Debian:12", "name": "foo",
+                        "purl": "pkg:deb/debian/foo?arch=source"},
+            "ranges": [{"type": "ECOSYSTEM",
+                        "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}],
+            "ecosystem_specific": {"urgency": "high"},
+        }],
+    });
+    fs::write(
+        feed.join("CVE-2099-0001.json"),
+        serde_json::to_vec(&record).unwrap(),
+    )
+    .unwrap();
+    let db = w.path("vuln.db");
+    let osv = w.path("osv");
+    w.run(&[
+        "db",
+        "import",
+        osv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ])
+    .ok();
+    db.to_str().unwrap().to_string()
+}
+
+/// `bulwark scan oci:LAYOUT:latest --db DB --fail-on low`.
+fn scan_fail_on_low(w: &World, layout: &Path, db: &str) -> common::Run {
+    let target = format!("oci:{}:latest", layout.display());
+    w.run(&["scan", &target, "--db", db, "--fail-on", "low"])
+}
+
+#[test]
+fn an_image_without_base_files_is_identifiable_and_has_a_skeleton() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out");
+    let run = w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+
+    let rootfs = unpack(&out, "latest", &w.path("bundle"));
+    assert_os_release(&rootfs, BOOKWORM_OS_RELEASE);
+    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.starts_with("root:x:0:0:root:/root:")
+            && passwd.contains("\nnobody:x:65534:65534:nobody:/nonexistent:"),
+        "{passwd}"
+    );
+    let group = fs::read_to_string(rootfs.join("etc/group")).unwrap();
+    assert_eq!(group, "root:x:0:\nnogroup:x:65534:\n");
+
+    // Modes and owners as written, not as umoci's rootless unpack shows them.
+    let listing = system_layer_listing(&out);
+    for (path, mode) in [
+        ("tmp/", "drwxrwxrwt"),
+        ("var/tmp/", "drwxrwxrwt"),
+        ("root/", "drwx------"),
+        ("home/", "drwxr-xr-x"),
+        ("usr/lib/os-release", "-rw-r--r--"),
+    ] {
+        let line = listing_line(&listing, path)
+            .unwrap_or_else(|| panic!("`{path}` is not in the system layer:\n{listing}"));
+        assert!(line.starts_with(&format!("{mode} 0/0 ")), "{line}");
+    }
+
+    // The SBOMs attached at build time name the operating system: (media
+    // type, list, what marks the OS entry, its version key).
+    for (media_type, list, (key, value), version) in [
+        (
+            "application/spdx+json",
+            "packages",
+            ("primaryPackagePurpose", "OPERATING-SYSTEM"),
+            "versionInfo",
+        ),
+        (
+            "application/vnd.cyclonedx+json",
+            "components",
+            ("type", "operating-system"),
+            "version",
+        ),
+    ] {
+        let sbom = attached_sbom(&out, media_type);
+        let os = sbom[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[key] == value)
+            .unwrap_or_else(|| panic!("no operating system in the {media_type} SBOM: {sbom:#}"));
+        assert_eq!(
+            (&os["name"], &os[version]),
+            (&"debian".into(), &"12".into())
+        );
+    }
+
+    // So a scan matches: foo 1.0-1 is below the fix, and the release is 12.
+    let db = foo_vuln_db(&w);
+    let run = scan_fail_on_low(&w, &out, &db);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stdout.contains("Debian release: 12 (bookworm)\n")
+            && run.stdout.contains("CVE-2099-0001"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("nothing"), "{run:#?}");
+}
+
+#[test]
+fn base_files_os_release_wins_and_skeleton_false_gives_none_of_it() {
+    let w = World::new();
+    // The fixture's base package ships its own os-release: it stays.
+    let spec = w.spec("app", MAIN, "");
+    let out = w.path("out-base");
+    w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    let listing = system_layer_listing(&out);
+    for path in ["usr/lib/os-release", "etc/os-release"] {
+        assert_eq!(listing_line(&listing, path), None, "{listing}");
+    }
+    let rootfs = unpack(&out, "latest", &w.path("bundle-base"));
+    assert_os_release(&rootfs, OS_RELEASE);
+
+    // `skeleton: false`: no os-release, accounts or directories, no warning.
+    let spec = w.spec("bare", &["foo"], "skeleton: false\n");
+    let out = w.path("out-bare");
+    let run = w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+    let listing = system_layer_listing(&out);
+    for path in [
+        "usr/lib/os-release",
+        "etc/os-release",
+        "etc/passwd",
+        "etc/group",
+        "tmp/",
+        "var/tmp/",
+        "root/",
+        "home/",
+    ] {
+        assert_eq!(listing_line(&listing, path), None, "{listing}");
+    }
+    // Nothing identifies it, so `--fail-on` cannot pass it: exit 2, with
+    // the warning.
+    let db = foo_vuln_db(&w);
+    let run = scan_fail_on_low(&w, &out, &db);
+    run.error(2, &["--fail-on", "no os-release"]);
+    assert!(
+        run.stderr
+            .contains("warning: no os-release found, so the Debian release is unknown"),
+        "{run:#?}"
+    );
+    // Without `--fail-on` the warning alone, as before.
+    let target = format!("oci:{}:latest", out.display());
+    let run = w.run(&["scan", &target, "--db", &db]).ok();
+    assert!(run.stderr.contains("warning: no os-release"), "{run:#?}");
+}
+
+#[test]
+fn without_a_debian_repository_the_build_warns_and_writes_no_os_release() {
+    let w = World::with_repo(|b| b.origin("Example"));
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out");
+    let run = w.build_ok(&spec, &format!("oci:{}", out.display()), &[]);
+    assert!(
+        run.stderr.contains(
+            "warning: no `/etc/os-release` was written, so scanners cannot tell the image's release: \
+             no repository the packages came from has a Release with `Origin: Debian`"
+        ),
+        "{run:#?}"
+    );
+    let listing = system_layer_listing(&out);
+    assert_eq!(listing_line(&listing, "usr/lib/os-release"), None);
+    // The rest of the skeleton is there.
+    assert!(
+        listing_line(&listing, "etc/passwd").is_some() && listing_line(&listing, "tmp/").is_some()
+    );
+    let db = foo_vuln_db(&w);
+    scan_fail_on_low(&w, &out, &db).error(2, &["checked nothing"]);
+}
+
+#[test]
+fn a_locked_build_names_the_release_the_lockfile_recorded() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    w.run(&["lock", spec.to_str().unwrap()]).ok();
+    let lock_path = w.path("specs/app.lock");
+    let lock = fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        lock.contains("version = \"12.4\"\ncodename = \"bookworm\"\n"),
+        "{lock}"
+    );
+    let fresh = w.path("out-fresh");
+    w.build_ok(&spec, &format!("oci:{}", fresh.display()), &[]);
+    let locked = w.path("out-locked");
+    let run = w.build_ok(&spec, &format!("oci:{}", locked.display()), &["--locked"]);
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+    assert_eq!(
+        manifest_digest(&fresh, "latest"),
+        manifest_digest(&locked, "latest")
+    );
+
+    // A lockfile written before the fields existed is still read; the
+    // image then has no os-release, and the warning says how to fix it.
+    let old: String = lock
+        .lines()
+        .filter(|l| !l.starts_with("version = \"12") && !l.starts_with("codename = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, lock);
+    fs::write(&lock_path, old).unwrap();
+    let out = w.path("out-old-lock");
+    let run = w.build_ok(&spec, &format!("oci:{}", out.display()), &["--locked"]);
+    assert!(
+        run.stderr
+            .contains("does not record the `Version` and `Codename`")
+            && run.stderr.contains("bulwark lock --update"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        listing_line(&system_layer_listing(&out), "usr/lib/os-release"),
+        None
+    );
 }

@@ -1269,3 +1269,78 @@ fn scan_matches_source_packages_with_debian_semantics() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bulwark db import"));
 }
+
+/// An image without base-files gets its identity from the Release of the
+/// repository its packages came from, byte for byte as base-files would
+/// give it, so it scans like the same image with base-files: the same
+/// findings for every package both contain.
+#[test]
+fn an_image_without_base_files_scans_like_one_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let build = |name: &str, packages: &str| -> (PathBuf, PathBuf) {
+        let spec = tmp.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &spec,
+            format!("name: {name}\nrepositories:\n  - host: bookworm\npackages: [{packages}]\n"),
+        )
+        .unwrap();
+        let layout = tmp.path().join(name);
+        let target = format!("oci:{}:test", layout.display());
+        let out = bulwark(&["build", spec.to_str().unwrap(), "-o", &target])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        ok(out, &format!("bulwark build {name}"));
+        assert!(!stderr.contains("os-release"), "{name}: {stderr}");
+        let bundle = umoci_unpack(&layout, &tmp.path().join(format!("{name}-unpacked")));
+        (layout, bundle.join("rootfs"))
+    };
+    let (bare, bare_root) = build("bare", "python3");
+    let (based, based_root) = build("based", "base-files, python3");
+    assert!(!bare_root.join("var/lib/dpkg/status.d/base-files").exists());
+    assert!(based_root.join("var/lib/dpkg/status.d/base-files").exists());
+    let os_release = |root: &Path| std::fs::read(root.join("etc/os-release")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&os_release(&bare_root)),
+        String::from_utf8_lossy(&os_release(&based_root)),
+        "bulwark's os-release differs from base-files'"
+    );
+    for dir in ["tmp", "var/tmp", "root", "home"] {
+        assert!(bare_root.join(dir).is_dir(), "no /{dir}");
+    }
+    let passwd = std::fs::read_to_string(bare_root.join("etc/passwd")).unwrap();
+    assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
+
+    let scan = |layout: &Path| {
+        let (code, report) = scan_json(&format!("oci:{}:test", layout.display()), &[]);
+        assert_eq!(code, Some(0), "{report}");
+        assert_eq!(report["target"]["release"], "12", "{report}");
+        assert_eq!(report["target"]["codename"], "bookworm", "{report}");
+        report
+    };
+    let (bare_report, based_report) = (scan(&bare), scan(&based));
+    let (bare_installed, based_installed) = (status_d(&bare_root), status_d(&based_root));
+    let mut cves = BTreeSet::new();
+    for (name, version) in bare_installed.iter().map(|(n, v)| (n, &v.0)) {
+        if based_installed.get(name).map(|v| &v.0) != Some(version) {
+            continue;
+        }
+        let ids = finding_ids(&bare_report, name);
+        assert_eq!(
+            ids,
+            finding_ids(&based_report, name),
+            "{name} {version}: the findings differ with and without base-files"
+        );
+        cves.extend(ids.into_iter().filter(|id| id.starts_with("CVE-")));
+    }
+    assert!(
+        !cves.is_empty(),
+        "the snapshot has bookworm CVEs for python3's closure, none were found"
+    );
+    // And with `--fail-on` the bare image is judged, not waved through.
+    let (code, _) = scan_json(
+        &format!("oci:{}:test", bare.display()),
+        &["--fail-on", "negligible"],
+    );
+    assert_eq!(code, Some(1));
+}

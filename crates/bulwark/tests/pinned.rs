@@ -38,23 +38,23 @@ const PINS: &[Pin] = &[
     Pin {
         spec: "pin-app",
         output: "oci",
-        digest: "sha256:44cdfcd2e5d6c22bb4c24e71d6f6f565280eb1d3a5bfdd525b0a7af7f7c50cb8",
-        manifests: &["sha256:44cdfcd2e5d6c22bb4c24e71d6f6f565280eb1d3a5bfdd525b0a7af7f7c50cb8"],
+        digest: "sha256:2f91da29f0df42e3c69af0e92add529f27b79df625d95891ea39935510ab9911",
+        manifests: &["sha256:2f91da29f0df42e3c69af0e92add529f27b79df625d95891ea39935510ab9911"],
     },
     Pin {
         spec: "pin-multi",
         output: "oci",
-        digest: "sha256:7121baf56d2f8e24f1ae2a8665d73d27008127b53e5abc7f73a6bd7b8740c1c2",
+        digest: "sha256:077bda786eba55fc15dda25d52e8114b302d969a41e5c4e885a027f464ace388",
         manifests: &[
-            "sha256:aae730f1b8767b77cf9b538e7d687b2ee168ae9c53673180c06d2f2b821caad0",
-            "sha256:a4854c8357fb712fc69ea7a7364463d0c953f90c18d8cc998f4955be6456956a",
+            "sha256:3435f0b285dadc72a6d10562483eb0b0f98e456f72c538359e06c0a56f072da9",
+            "sha256:f82e78dfa287d2fae0a4b0a9a41035aa226fc400109a93a27f9380a0a20995dd",
         ],
     },
     Pin {
         spec: "pin-archive",
         output: "docker-archive",
-        digest: "sha256:20e8d930b34e2e2741931681232bf22bfe4f002ba6af5b9ad28112c9e52d4aa2",
-        manifests: &["sha256:20e8d930b34e2e2741931681232bf22bfe4f002ba6af5b9ad28112c9e52d4aa2"],
+        digest: "sha256:5d7da9ee1c57aff420b04cdd619e02b2343af269e0fa2959504d5aae10017a2f",
+        manifests: &["sha256:5d7da9ee1c57aff420b04cdd619e02b2343af269e0fa2959504d5aae10017a2f"],
     },
 ];
 
@@ -63,16 +63,16 @@ const PINS: &[Pin] = &[
 const PIN_APP_SBOMS: &[(&str, &str)] = &[
     (
         "sbom-cyclonedx",
-        "sha256:7be91979ab60596e610610ef481ed770486290addb23acb10f0c91b925622002",
+        "sha256:34c4e986844adf125f68df2a582298f80d49f7f42d9913353184fd89c3d62da7",
     ),
     (
         "sbom-spdx",
-        "sha256:7e7edb7ae34d0aa0ac983245d3697bc29b015c05c616646ee3fa0e9c2cfa280d",
+        "sha256:fdba592f32f8f1c6cdda09b98b036b7da9946cc2552beab22e60e505599aa8ab",
     ),
 ];
 
 /// The SHA-256 of the `pin-archive` docker-archive file.
-const PIN_ARCHIVE_FILE: &str = "6de09930064a824f14585e3db82baffe3a9dd4470a0bbb30fa0c1d37143ae320";
+const PIN_ARCHIVE_FILE: &str = "88801eb304ff730d2a9531de8e8e05990dc723fc0166b9f47347243fe7305de2";
 
 /// `os-release` of the fixture's essential base package.
 const OS_RELEASE: &str = "PRETTY_NAME=\"Fixture GNU/Linux 12 (bookworm)\"\n\

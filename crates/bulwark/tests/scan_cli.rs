@@ -607,6 +607,86 @@ fn fail_on_trips_at_the_threshold_and_unknown_only_when_asked() {
 }
 
 #[test]
+fn fail_on_exits_2_when_nothing_could_be_matched() {
+    let cli = Cli::new();
+    let db = cli.db();
+    let status = full_status();
+    // Each way the release can stay unknown, or unknown to the database:
+    // the os-release text (None: no os-release at all) and the warning.
+    for (name, os_release, warning) in [
+        (
+            "none",
+            None,
+            "no os-release found, so the Debian release is unknown",
+        ),
+        (
+            "ubuntu",
+            Some("ID=ubuntu\nVERSION_ID=\"24.04\"\n"),
+            "the operating system is `ubuntu`, not Debian",
+        ),
+        (
+            "unversioned",
+            Some("ID=debian\nPRETTY_NAME=\"Debian\"\n"),
+            "os-release has neither VERSION_ID nor VERSION_CODENAME",
+        ),
+        (
+            "bullseye",
+            Some("ID=debian\nVERSION_ID=\"11\"\nVERSION_CODENAME=bullseye\n"),
+            "the database has no entries for Debian release `11`",
+        ),
+    ] {
+        let target = cli.rootfs(name, &status);
+        let root = cli.path(name);
+        match os_release {
+            Some(text) => fs::write(root.join("usr/lib/os-release"), text).unwrap(),
+            None => {
+                fs::remove_file(root.join("etc/os-release")).unwrap();
+                fs::remove_file(root.join("usr/lib/os-release")).unwrap();
+            }
+        }
+        // Without --fail-on: the warning, exit 0, a report.
+        let (code, report) = cli.scan_json(&target, &db, &[]);
+        assert_eq!(code, Some(0), "{name}: {report:#}");
+        assert!(findings(&report).is_empty(), "{name}: {report:#}");
+        assert!(
+            report["warnings"].to_string().contains(warning),
+            "{name}: {report:#}"
+        );
+        // With it: exit 2 after the report, the warning, then the error.
+        let out = cli.path(&format!("{name}.json"));
+        let run = cli.run(&[
+            "scan",
+            &target,
+            "--db",
+            &db,
+            "--fail-on",
+            "low",
+            "-o",
+            s(&out),
+        ]);
+        run.error(
+            2,
+            &[
+                "`--fail-on` cannot pass a scan that checked nothing",
+                warning,
+            ],
+        );
+        assert!(
+            run.stderr.contains(&format!("warning: {warning}")),
+            "{name}: {run:#?}"
+        );
+        assert!(out.is_file(), "{name}: no report written");
+    }
+    // An identified image without findings passes.
+    let clean = cli.rootfs(
+        "clean",
+        &para("libssl3", "3.0.14-1~deb12u1", "Source: openssl\n"),
+    );
+    let (code, report) = cli.scan_json(&clean, &db, &["--fail-on", "low"]);
+    assert_eq!(code, Some(0), "{report:#}");
+}
+
+#[test]
 fn ignore_unfixed_keeps_only_findings_with_a_fix() {
     let cli = Cli::new();
     let db = cli.db();

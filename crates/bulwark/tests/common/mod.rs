@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use bulwark_testkit::{hostile_deb, spec_yaml, DebBuilder, FixtureRepo, Hostile, MIRROR_ENV};
+use bulwark_testkit::{
+    hostile_deb, spec_yaml, DebBuilder, FixtureRepo, FixtureRepoBuilder, Hostile, MIRROR_ENV,
+};
 
 /// `/usr/lib/os-release` of the fixture base package.
 pub const OS_RELEASE: &str = "PRETTY_NAME=\"Fixture GNU/Linux 12 (bookworm)\"\n\
@@ -117,7 +119,13 @@ impl World {
     /// A fresh scratch directory and a fixture repository holding the whole
     /// universe.
     pub fn new() -> World {
-        let mut b = FixtureRepo::builder();
+        World::with_repo(|b| b)
+    }
+
+    /// Like [`World::new`], with the repository's builder changed by
+    /// `configure` first (`Origin`, `Version`…).
+    pub fn with_repo(configure: impl FnOnce(FixtureRepoBuilder) -> FixtureRepoBuilder) -> World {
+        let mut b = configure(FixtureRepo::builder());
         for deb in universe_debs() {
             b = b.deb(deb.as_path());
         }
