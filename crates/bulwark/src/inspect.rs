@@ -61,13 +61,8 @@ pub fn open_one(
 /// Seconds since the Unix epoch for documents about `contents`:
 /// `SOURCE_DATE_EPOCH`, else the image's `created`, else now.
 pub fn document_time(contents: &Contents) -> Result<u64> {
-    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        if !v.trim().is_empty() {
-            return v
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"));
-        }
+    if let Some(epoch) = crate::source_date_epoch()? {
+        return Ok(epoch);
     }
     if let Some(created) = contents
         .config

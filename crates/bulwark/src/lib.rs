@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{CommandFactory, Parser};
 
 use bulwark_cache::Cache;
@@ -21,7 +21,10 @@ mod build;
 pub mod exit;
 mod inspect;
 mod layer_cache;
+mod lock;
 pub mod lockfile;
+mod plan;
+mod platform;
 mod printer;
 mod progress;
 mod scan;
@@ -80,7 +83,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
         }
         Command::Lock(args) => {
             let cache = open_cache(&cli)?;
-            let (path, changes) = build::lock(&args.spec, args.update.as_deref(), &cache, printer)?;
+            let (path, changes) = lock::lock(&args.spec, args.update.as_deref(), &cache, printer)?;
             match args.format {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
                     &serde_json::json!({"lockfile": path, "changes": changes}),
@@ -95,7 +98,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
         }
         Command::Explain(args) => {
             let cache = open_cache(&cli)?;
-            let text = build::explain(
+            let text = lock::explain(
                 &args.spec,
                 &args.package,
                 args.arch.as_deref(),
@@ -132,4 +135,23 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `SOURCE_DATE_EPOCH`, if set: the time of everything a build writes, and
+/// of documents about an image.
+pub(crate) fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds")),
+        _ => Ok(None),
+    }
+}
+
+/// The hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
