@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::io::{BufRead as _, Read as _};
+
 use bulwark_deb::control::{paragraphs, Paragraph};
 
-use crate::fs::Tree;
+use crate::fs::{read_limited, Tree};
 use crate::{Error, InstalledPackage};
 
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -24,10 +26,46 @@ const FILES_ON_DISK: &[&str] = &[
     "triggers-pending",
 ];
 
+/// The most packages a database may list: Debian's whole archive has about
+/// 70,000 binary packages per architecture.
+pub const MAX_PACKAGES: usize = 100_000;
+/// The largest `/var/lib/dpkg/status` read (a real one of a big image is
+/// tens of megabytes); it is parsed a stanza at a time.
+pub const MAX_STATUS: u64 = 256 << 20;
+/// The largest stanza: one package's entry of `status`, or a `status.d`
+/// file.
+pub const MAX_STANZA: u64 = 1 << 20;
+/// The largest file list (`info/*.list`, `*.md5sums`).
+pub const MAX_FILE_LIST: u64 = 64 << 20;
+/// The most bytes read from the whole dpkg database.
+pub const MAX_DATABASE: u64 = 1 << 30;
+
+/// What reading the database may still use.
+struct Budget {
+    bytes: u64,
+}
+
+impl Budget {
+    /// Takes `size` bytes from the budget, or fails naming `path`.
+    fn take(&mut self, path: &str, size: u64) -> Result<(), Error> {
+        self.bytes = self.bytes.checked_sub(size).ok_or_else(|| Error::Dpkg {
+            path: path.to_owned(),
+            line: 1,
+            reason: format!(
+                "the dpkg database is larger than the {MAX_DATABASE} bytes bulwark reads"
+            ),
+        })?;
+        Ok(())
+    }
+}
+
 /// Reads every package of the database, sorted by name then architecture.
 /// Entries whose status is `not-installed` are left out, like
 /// `dpkg-query -W` does; `config-files` entries are kept with
-/// `installed == false`.
+/// `installed == false`. A package listed twice, more than
+/// [`MAX_PACKAGES`] packages, or files larger than their limits
+/// ([`MAX_STATUS`], [`MAX_STANZA`], [`MAX_FILE_LIST`], [`MAX_DATABASE`]
+/// in all) are errors.
 pub(crate) fn read_packages(tree: &dyn Tree) -> Result<Vec<InstalledPackage>, Error> {
     let io_err = |path: &str| {
         let path = path.to_owned();
@@ -42,14 +80,47 @@ pub(crate) fn read_packages(tree: &dyn Tree) -> Result<Vec<InstalledPackage>, Er
         .unwrap_or_default()
         .into_iter()
         .collect();
+    let mut budget = Budget {
+        bytes: MAX_DATABASE,
+    };
     let mut packages = Vec::new();
-    if let Some(bytes) = tree.read_file(STATUS).map_err(io_err(STATUS))? {
-        let text = String::from_utf8_lossy(&bytes);
-        parse_file(STATUS, &text, &mut |para, line| {
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut add = |path: &str, line: usize, pkg: &InstalledPackage| -> Result<(), Error> {
+        if !seen.insert((pkg.name.clone(), pkg.architecture.clone())) {
+            return Err(Error::Dpkg {
+                path: path.to_owned(),
+                line,
+                reason: format!(
+                    "package `{}` ({}) is listed twice",
+                    pkg.name.escape_debug(),
+                    pkg.architecture.escape_debug()
+                ),
+            });
+        }
+        if seen.len() > MAX_PACKAGES {
+            return Err(Error::Dpkg {
+                path: path.to_owned(),
+                line,
+                reason: format!("more than {MAX_PACKAGES} packages"),
+            });
+        }
+        Ok(())
+    };
+    if let Some((reader, size)) = tree.open_file(STATUS).map_err(io_err(STATUS))? {
+        if size > MAX_STATUS {
+            return Err(Error::Io {
+                path: STATUS.into(),
+                source: crate::fs::too_large(STATUS, MAX_STATUS),
+            });
+        }
+        budget.take(STATUS, size)?;
+        let mut reader = std::io::BufReader::new(reader.take(size));
+        stanzas(STATUS, &mut reader, &mut |para, line| {
             let Some(mut pkg) = package(STATUS, para, line, false)? else {
                 return Ok(());
             };
-            attach_info(tree, &info, &mut pkg, None)?;
+            add(STATUS, line, &pkg)?;
+            attach_info(tree, &info, &mut pkg, None, &mut budget)?;
             packages.push(pkg);
             Ok(())
         })?;
@@ -61,16 +132,18 @@ pub(crate) fn read_packages(tree: &dyn Tree) -> Result<Vec<InstalledPackage>, Er
         }
         let path = format!("{STATUS_D}/{name}");
         // Directories and dangling links are not stanzas.
-        let Some(bytes) = tree.read_file(&path).map_err(io_err(&path))? else {
+        let Some(bytes) = read_limited(tree, &path, MAX_STANZA).map_err(io_err(&path))? else {
             continue;
         };
+        budget.take(&path, bytes.len() as u64)?;
         let text = String::from_utf8_lossy(&bytes);
         let beside = format!("{path}.md5sums");
-        parse_file(&path, &text, &mut |para, line| {
+        parse_file(&path, &text, 1, &mut |para, line| {
             let Some(mut pkg) = package(&path, para, line, true)? else {
                 return Ok(());
             };
-            attach_info(tree, &info, &mut pkg, Some(&beside))?;
+            add(&path, line, &pkg)?;
+            attach_info(tree, &info, &mut pkg, Some(&beside), &mut budget)?;
             packages.push(pkg);
             Ok(())
         })?;
@@ -79,18 +152,68 @@ pub(crate) fn read_packages(tree: &dyn Tree) -> Result<Vec<InstalledPackage>, Er
     Ok(packages)
 }
 
-/// Calls `f` with each paragraph of `text` and its first line's number.
+/// Reads `reader` (the file `path`) a stanza at a time, each at most
+/// [`MAX_STANZA`] bytes, calling `f` with each paragraph and its first
+/// line's number; the file is never held whole.
+fn stanzas(
+    path: &str,
+    reader: &mut dyn std::io::BufRead,
+    f: &mut dyn FnMut(Paragraph<'_>, usize) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let io_err = |source| Error::Io {
+        path: path.into(),
+        source,
+    };
+    let mut chunk: Vec<u8> = Vec::new();
+    let mut chunk_line = 1;
+    let mut line_no = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = std::io::Read::take(&mut *reader, MAX_STANZA + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err)?;
+        let end = n == 0;
+        line_no += 1;
+        let blank = line.iter().all(u8::is_ascii_whitespace);
+        if !blank {
+            if chunk.is_empty() {
+                chunk_line = line_no;
+            }
+            chunk.extend_from_slice(&line);
+            if chunk.len() as u64 > MAX_STANZA {
+                return Err(Error::Dpkg {
+                    path: path.to_owned(),
+                    line: chunk_line,
+                    reason: format!("stanza larger than {MAX_STANZA} bytes"),
+                });
+            }
+        }
+        if (blank || end) && !chunk.is_empty() {
+            let text = String::from_utf8_lossy(&chunk);
+            parse_file(path, &text, chunk_line, f)?;
+            chunk.clear();
+        }
+        if end {
+            return Ok(());
+        }
+    }
+}
+
+/// Calls `f` with each paragraph of `text` and its first line's number,
+/// `text` starting at line `first_line` of `path`.
 fn parse_file(
     path: &str,
     text: &str,
+    first_line: usize,
     f: &mut dyn FnMut(Paragraph<'_>, usize) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut line = 1;
+    let mut line = first_line;
     let mut counted = 0;
     for item in paragraphs(text) {
         let (range, para) = item.map_err(|e| Error::Dpkg {
             path: path.to_owned(),
-            line: e.line,
+            line: first_line - 1 + e.line,
             reason: e.reason.to_owned(),
         })?;
         line += text[counted..range.start].matches('\n').count();
@@ -175,6 +298,7 @@ fn attach_info(
     info: &BTreeSet<String>,
     pkg: &mut InstalledPackage,
     beside: Option<&str>,
+    budget: &mut Budget,
 ) -> Result<(), Error> {
     let find = |ext: &str| {
         [
@@ -185,11 +309,15 @@ fn attach_info(
         .find(|n| info.contains(n))
         .map(|n| format!("{INFO}/{n}"))
     };
-    let read = |path: &str| {
-        tree.read_file(path).map_err(|source| Error::Io {
+    let mut read = |path: &str| -> Result<Option<Vec<u8>>, Error> {
+        let bytes = read_limited(tree, path, MAX_FILE_LIST).map_err(|source| Error::Io {
             path: path.into(),
             source,
-        })
+        })?;
+        if let Some(bytes) = &bytes {
+            budget.take(path, bytes.len() as u64)?;
+        }
+        Ok(bytes)
     };
     let mut md5sums_text = None;
     if let Some(path) = beside {

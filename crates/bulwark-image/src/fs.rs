@@ -1,7 +1,7 @@
 //! Path resolution inside an image, and root filesystems on disk.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -13,10 +13,41 @@ const MAX_SYMLINKS: usize = 40;
 
 /// Read access to a filesystem tree, by absolute path inside it.
 pub(crate) trait Tree {
-    /// The content of the regular file at `path` (following symlinks).
-    fn read_file(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Opens the regular file at `path` (following symlinks), with its size.
+    fn open_file(&self, path: &str) -> io::Result<Option<(Box<dyn Read + '_>, u64)>>;
     /// The sorted names in directory `path` (following symlinks).
     fn read_dir(&self, path: &str) -> io::Result<Option<Vec<String>>>;
+}
+
+/// The error of a file larger than bulwark reads of it.
+pub(crate) fn too_large(path: &str, limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "`{}` is larger than the {limit} bytes bulwark reads of such a file",
+            path.escape_debug()
+        ),
+    )
+}
+
+/// Reads the whole file at `path` of at most `limit` bytes; a larger one is
+/// refused before it is read.
+pub(crate) fn read_limited(tree: &dyn Tree, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let Some((reader, size)) = tree.open_file(path)? else {
+        return Ok(None);
+    };
+    if size > limit {
+        return Err(too_large(path, limit));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    reader.take(size).read_to_end(&mut bytes)?;
+    if (bytes.len() as u64) < size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("`{}` ends early", path.escape_debug()),
+        ));
+    }
+    Ok(Some(bytes))
 }
 
 /// What one path of a tree is, without following it.
@@ -119,9 +150,15 @@ impl RootfsFs {
 }
 
 impl Tree for RootfsFs {
-    fn read_file(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+    fn open_file(&self, path: &str) -> io::Result<Option<(Box<dyn Read + '_>, u64)>> {
         match self.resolve(path)? {
-            Some((real, Lookup::File)) => fs::read(real).map(Some),
+            Some((real, Lookup::File)) => {
+                // The file was a regular one when resolved; refuse one
+                // swapped for a FIFO or device since.
+                let file = bulwark_oci::open_regular(&real).map_err(io::Error::other)?;
+                let size = file.metadata()?.len();
+                Ok(Some((Box::new(file), size)))
+            }
             _ => Ok(None),
         }
     }
@@ -140,8 +177,12 @@ impl Tree for RootfsFs {
 }
 
 impl FileSource for RootfsFs {
-    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.read_file(path)
+    fn open(&self, path: &str) -> io::Result<Option<Box<dyn Read + '_>>> {
+        Ok(self.open_file(path)?.map(|(reader, _)| reader))
+    }
+
+    fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        read_limited(self, path, limit)
     }
 
     fn metadata(&self, path: &str) -> io::Result<Option<FileMeta>> {
@@ -228,7 +269,11 @@ mod tests {
         symlink("loop1", root.join("loop2")).unwrap();
 
         let fs = RootfsFs::new(root);
-        let read = |p: &str| fs.read(p).unwrap().map(|b| String::from_utf8(b).unwrap());
+        let read = |p: &str| {
+            fs.read(p, 1 << 20)
+                .unwrap()
+                .map(|b| String::from_utf8(b).unwrap())
+        };
         assert_eq!(read("/etc/os-release").as_deref(), Some("ID=debian\n"));
         // `/etc/abs` points at the host's file, which inside the image is a
         // path that does not exist.
@@ -238,7 +283,11 @@ mod tests {
         assert_eq!(read("/../../secret").as_deref(), Some("image secret"));
         assert_eq!(read("/etc"), None);
         assert_eq!(read("/usr/lib/os-release/x"), None);
-        assert!(fs.read("/loop1").is_err());
+        assert!(fs.read("/loop1", 1 << 20).is_err());
+        assert!(
+            fs.read("/etc/os-release", 3).is_err(),
+            "larger than the limit"
+        );
         let meta = fs.metadata("/etc/os-release").unwrap().unwrap();
         assert_eq!(meta.kind, FileKind::Symlink);
         assert_eq!(meta.link.as_deref(), Some("../usr/lib/os-release"));

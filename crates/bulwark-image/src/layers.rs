@@ -28,6 +28,12 @@ const CACHE_FORMAT: &str = "bulwark-layer-scan-v1";
 /// in memory.
 const INLINE_MAX: u64 = 1 << 20;
 
+/// The most entries (files, directories, links, whiteouts) an image's
+/// layers may hold together: a large real image has a few hundred
+/// thousand. Each costs memory while reading, so a layer of millions of
+/// tiny entries (which compress to almost nothing) is refused.
+pub const MAX_ENTRIES: usize = 2_000_000;
+
 /// The buffer between a layer's decompressor and its tar reader.
 const PLAIN_BUFFER: usize = 1 << 17;
 
@@ -110,6 +116,21 @@ impl LayerFs {
         cache: Option<&dyn LayerCache>,
     ) -> Result<Self, Error> {
         let scans = scan_all(blobs.as_ref(), &layers, cache)?;
+        let entries: usize = scans
+            .iter()
+            .map(|s| s.entries.len() + s.whiteouts.len() + s.opaque.len())
+            .sum();
+        if entries > MAX_ENTRIES {
+            return Err(Error::Blob {
+                blob: layers
+                    .first()
+                    .map_or_else(String::new, |l| blobs.describe_layer(l)),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the image's layers hold more than {MAX_ENTRIES} entries"),
+                ),
+            });
+        }
         let mut nodes = BTreeMap::new();
         for scan in scans {
             apply(&mut nodes, scan);
@@ -157,19 +178,16 @@ impl LayerFs {
         Ok(self.nodes.get(&resolved))
     }
 
-    /// Reads `size` bytes at `offset` of layer `layer`'s uncompressed stream.
-    fn read_at(&self, layer: usize, offset: u64, size: u64) -> io::Result<Vec<u8>> {
+    /// A reader of `size` bytes at `offset` of layer `layer`'s uncompressed
+    /// stream.
+    fn open_at(&self, layer: usize, offset: u64, size: u64) -> io::Result<Box<dyn Read + '_>> {
         let mut stream = self.stream(layer)?;
         io::copy(&mut (&mut stream).take(offset), &mut io::sink())?;
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30));
-        (&mut stream).take(size).read_to_end(&mut bytes)?;
-        if (bytes.len() as u64) < size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("layer `{}` ends early", self.describe(layer)),
-            ));
-        }
-        Ok(bytes)
+        Ok(Box::new(Exact::new(
+            stream.take(size),
+            size,
+            self.describe(layer),
+        )))
     }
 
     fn stream(&self, layer: usize) -> io::Result<Decoder<BufReader<Box<dyn Read + Send + '_>>>> {
@@ -186,20 +204,19 @@ impl LayerFs {
 }
 
 impl Tree for LayerFs {
-    fn read_file(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+    fn open_file(&self, path: &str) -> io::Result<Option<(Box<dyn Read + '_>, u64)>> {
         let Some(node) = self.node(path)? else {
             return Ok(None);
         };
         if node.kind != Kind::File {
             return Ok(None);
         }
-        match &node.data {
-            None => Ok(Some(Vec::new())),
-            Some(Data::Inline(bytes)) => Ok(Some(bytes.to_vec())),
-            Some(Data::Layer { layer, offset }) => {
-                self.read_at(*layer, *offset, node.size).map(Some)
-            }
-        }
+        let reader: Box<dyn Read + '_> = match &node.data {
+            None => Box::new(io::empty()),
+            Some(Data::Inline(bytes)) => Box::new(io::Cursor::new(Arc::clone(bytes))),
+            Some(Data::Layer { layer, offset }) => self.open_at(*layer, *offset, node.size)?,
+        };
+        Ok(Some((reader, node.size)))
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Option<Vec<String>>> {
@@ -223,8 +240,12 @@ impl Tree for LayerFs {
 }
 
 impl FileSource for LayerFs {
-    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.read_file(path)
+    fn open(&self, path: &str) -> io::Result<Option<Box<dyn Read + '_>>> {
+        Ok(self.open_file(path)?.map(|(reader, _)| reader))
+    }
+
+    fn read(&self, path: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        crate::fs::read_limited(self, path, limit)
     }
 
     fn metadata(&self, path: &str) -> io::Result<Option<FileMeta>> {
@@ -262,7 +283,10 @@ impl FileSource for LayerFs {
             .collect())
     }
 
-    fn for_each_file(&self, f: &mut dyn FnMut(&str, &[u8]) -> io::Result<()>) -> io::Result<()> {
+    fn for_each_file(
+        &self,
+        f: &mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
+    ) -> io::Result<()> {
         // Files kept in memory or empty first, then each layer streamed once.
         let mut by_layer: BTreeMap<usize, Offsets<'_>> = BTreeMap::new();
         for (path, node) in &self.nodes {
@@ -270,8 +294,8 @@ impl FileSource for LayerFs {
                 continue;
             }
             match &node.data {
-                None => f(&format!("/{path}"), &[])?,
-                Some(Data::Inline(bytes)) => f(&format!("/{path}"), bytes)?,
+                None => f(&format!("/{path}"), &mut io::empty())?,
+                Some(Data::Inline(bytes)) => f(&format!("/{path}"), &mut &bytes[..])?,
                 Some(Data::Layer { layer, offset }) => by_layer
                     .entry(*layer)
                     .or_default()
@@ -280,28 +304,66 @@ impl FileSource for LayerFs {
                     .push((path, node.size)),
             }
         }
-        let mut buf = Vec::new();
         for (layer, files) in by_layer {
             let mut stream = self.stream(layer)?;
             let mut pos = 0u64;
             for (offset, paths) in files {
                 let size = paths.first().map_or(0, |p| p.1);
                 io::copy(&mut (&mut stream).take(offset - pos), &mut io::sink())?;
-                buf.clear();
-                (&mut stream).take(size).read_to_end(&mut buf)?;
-                if (buf.len() as u64) < size {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("layer `{}` ends early", self.describe(layer)),
-                    ));
-                }
                 pos = offset + size;
-                for (path, _) in paths {
-                    f(&format!("/{path}"), &buf)?;
+                let describe = || self.describe(layer);
+                match paths.as_slice() {
+                    // One path: streamed, whatever its size.
+                    [(path, _)] => {
+                        let mut content = Exact::new((&mut stream).take(size), size, describe());
+                        f(&format!("/{path}"), &mut content)?;
+                        io::copy(&mut content, &mut io::sink())?;
+                    }
+                    // Hard links to one content: held once, given to each.
+                    _ => {
+                        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                        Exact::new((&mut stream).take(size), size, describe())
+                            .read_to_end(&mut buf)?;
+                        for (path, _) in paths {
+                            f(&format!("/{path}"), &mut &buf[..])?;
+                        }
+                    }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A reader of a file's content in a layer stream that fails, instead of
+/// ending, when the stream ends before the size its tar header gave.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+    layer: String,
+}
+
+impl<R: Read> Exact<R> {
+    fn new(inner: R, size: u64, layer: String) -> Self {
+        Self {
+            inner,
+            left: size,
+            layer,
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("layer `{}` ends early", self.layer),
+            ));
+        }
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
     }
 }
 
@@ -486,6 +548,12 @@ fn read_tar(reader: &mut dyn Read, layer: usize) -> io::Result<LayerScan> {
     let mut scan = LayerScan::default();
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries()? {
+        if scan.entries.len() + scan.whiteouts.len() + scan.opaque.len() >= MAX_ENTRIES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the layer holds more than {MAX_ENTRIES} entries"),
+            ));
+        }
         let mut entry = entry?;
         let raw_path = entry.path()?.to_string_lossy().into_owned();
         let Some(path) = normalize(&raw_path) else {

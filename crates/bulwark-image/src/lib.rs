@@ -33,6 +33,8 @@ use std::sync::Arc;
 
 use bulwark_oci::{ImageRef, ImageStore, Layout, Platform};
 
+pub use dpkg::{MAX_DATABASE, MAX_FILE_LIST, MAX_PACKAGES, MAX_STANZA, MAX_STATUS};
+pub use layers::MAX_ENTRIES;
 pub use target::parse_target;
 pub use types::{Contents, FileKind, FileMeta, FileSource, InstalledPackage, OsRelease};
 
@@ -263,12 +265,15 @@ fn open_with(
     }
 }
 
+/// The largest `os-release` read.
+pub const MAX_OS_RELEASE: u64 = 64 << 10;
+
 /// Reads the dpkg database and os-release of a tree.
 fn inspect(tree: &dyn Tree) -> Result<(Vec<InstalledPackage>, Option<OsRelease>), Error> {
     let packages = dpkg::read_packages(tree)?;
     let mut os = None;
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
-        let bytes = tree.read_file(path).map_err(|source| Error::Io {
+        let bytes = fs::read_limited(tree, path, MAX_OS_RELEASE).map_err(|source| Error::Io {
             path: path.into(),
             source,
         })?;

@@ -113,9 +113,9 @@ pub struct FileMeta {
 
 /// Read access to the merged filesystem of an image or a root filesystem.
 pub trait FileSource: Send + Sync {
-    /// The content of the regular file at absolute `path`, following
+    /// Opens the regular file at absolute `path` for reading, following
     /// symlinks within the image; `None` if there is none.
-    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>>;
+    fn open(&self, path: &str) -> std::io::Result<Option<Box<dyn std::io::Read + '_>>>;
     /// Every regular file's absolute path, sorted.
     fn list(&self) -> std::io::Result<Vec<String>>;
     /// What the entry at absolute `path` is, following symlinks in its
@@ -125,18 +125,35 @@ pub trait FileSource: Send + Sync {
         let _ = path;
         Err(std::io::ErrorKind::Unsupported.into())
     }
-    /// Calls `f` with every regular file's absolute path and content, in an
-    /// unspecified but deterministic order. Use this rather than
-    /// [`list`](Self::list) plus [`read`](Self::read) to visit many files:
-    /// an image's implementation streams each layer once instead of once
-    /// per file. Hard links are visited once per path.
+    /// The content of the regular file at `path` (see [`open`](Self::open)),
+    /// which must be at most `limit` bytes: a larger one is an
+    /// `InvalidData` error, and no more than `limit + 1` bytes are held.
+    fn read(&self, path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+        use std::io::Read as _;
+        let Some(reader) = self.open(path)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        reader
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(crate::fs::too_large(path, limit));
+        }
+        Ok(Some(bytes))
+    }
+    /// Calls `f` with every regular file's absolute path and a reader of its
+    /// content, in an unspecified but deterministic order. Use this rather
+    /// than [`list`](Self::list) plus [`open`](Self::open) to visit many
+    /// files: an image's implementation streams each layer once instead of
+    /// once per file. Hard links are visited once per path.
     fn for_each_file(
         &self,
-        f: &mut dyn FnMut(&str, &[u8]) -> std::io::Result<()>,
+        f: &mut dyn FnMut(&str, &mut dyn std::io::Read) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         for path in self.list()? {
-            if let Some(bytes) = self.read(&path)? {
-                f(&path, &bytes)?;
+            if let Some(mut reader) = self.open(&path)? {
+                f(&path, &mut reader)?;
             }
         }
         Ok(())

@@ -33,8 +33,10 @@ fn all_files(contents: &Contents) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     contents
         .files
-        .for_each_file(&mut |path, bytes| {
-            assert!(files.insert(path.to_owned(), bytes.to_vec()).is_none());
+        .for_each_file(&mut |path, content| {
+            let mut bytes = Vec::new();
+            content.read_to_end(&mut bytes)?;
+            assert!(files.insert(path.to_owned(), bytes).is_none());
             Ok(())
         })
         .unwrap();
@@ -151,7 +153,7 @@ fn check_layered(image: &Contents) {
             "/var/lib/dpkg/status.d/bsdutils.md5sums",
         ]
     );
-    let read = |p: &str| image.files.read(p).unwrap();
+    let read = |p: &str| image.files.read(p, 64 << 20).unwrap();
     assert_eq!(
         read("/usr/bin/logger").as_deref(),
         Some(&b"#!logger v2"[..])

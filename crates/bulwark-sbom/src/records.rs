@@ -82,7 +82,7 @@ pub fn records(contents: &Contents) -> Result<Vec<PackageRecord>, Error> {
         depends.sort();
         depends.dedup();
         let copyright = format!("/usr/share/doc/{}/copyright", p.name);
-        let license = match contents.files.read(&copyright) {
+        let license = match contents.files.read(&copyright, MAX_COPYRIGHT) {
             Ok(Some(bytes)) => license_from_copyright(&String::from_utf8_lossy(&bytes)),
             Ok(None) => License::NoAssertion,
             Err(source) => {
@@ -141,6 +141,9 @@ fn satisfy(
         .or_else(|| ok.first().copied())
 }
 
+/// The largest copyright file read; a larger one is an error.
+pub const MAX_COPYRIGHT: u64 = 8 << 20;
+
 /// Every regular file of `contents`, hashed (SHA-1 and SHA-256), with the
 /// packages whose file lists name it (as `NAME:ARCH`; a file listed under
 /// `/bin`, `/sbin` or `/lib*` also matches its merged-`/usr` path).
@@ -157,17 +160,26 @@ pub fn file_records(contents: &Contents) -> Result<Vec<FileRecord>, Error> {
             owners.entry(f.as_str()).or_default().push(key.clone());
         }
     }
-    let paths = contents.files.list().map_err(|e| read_error("/", e))?;
-    let mut out = Vec::with_capacity(paths.len());
-    for path in paths {
-        let Some(bytes) = contents
-            .files
-            .read(&path)
-            .map_err(|e| read_error(&path, e))?
-        else {
-            continue;
-        };
-        let mut file_owners = owners.get(path.as_str()).cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut failed = None;
+    let visited = contents.files.for_each_file(&mut |path, content| {
+        let mut sha1 = Sha1::new();
+        let mut sha256 = Sha256::new();
+        let mut buf = [0u8; 64 << 10];
+        loop {
+            let n = match content.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    failed = Some(path.to_owned());
+                    return Err(err);
+                }
+            };
+            sha1.update(&buf[..n]);
+            sha256.update(&buf[..n]);
+        }
+        let mut file_owners = owners.get(path).cloned().unwrap_or_default();
         if let Some(unmerged) = path.strip_prefix("/usr") {
             let merged_dirs = ["/bin/", "/sbin/", "/lib"];
             if merged_dirs.iter().any(|d| unmerged.starts_with(d)) {
@@ -177,12 +189,14 @@ pub fn file_records(contents: &Contents) -> Result<Vec<FileRecord>, Error> {
         file_owners.sort();
         file_owners.dedup();
         out.push(FileRecord {
-            sha1: hex::encode(Sha1::digest(&bytes)),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            path,
+            sha1: hex::encode(sha1.finalize()),
+            sha256: hex::encode(sha256.finalize()),
+            path: path.to_owned(),
             owners: file_owners,
         });
-    }
+        Ok(())
+    });
+    visited.map_err(|e| read_error(failed.as_deref().unwrap_or("/"), e))?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }

@@ -38,10 +38,10 @@ struct HostFiles {
 }
 
 impl FileSource for HostFiles {
-    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+    fn open(&self, path: &str) -> std::io::Result<Option<Box<dyn std::io::Read + '_>>> {
         let full = self.root.join(path.trim_start_matches('/'));
-        match std::fs::read(full) {
-            Ok(b) => Ok(Some(b)),
+        match std::fs::File::open(full) {
+            Ok(file) => Ok(Some(Box::new(file))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
