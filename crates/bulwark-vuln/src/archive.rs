@@ -20,8 +20,9 @@ use rayon::prelude::*;
 use crate::import::{adopt, parse_osv, FileAt, Parsed, BATCH};
 use crate::{Error, Result};
 
-/// The most bytes one member of a feed archive may unpack to (the largest
-/// OSV record of Debian's is about 1 MB).
+/// The most bytes one member of a feed archive, or one file of a feed
+/// directory, may unpack to (the largest OSV record of Debian's is about
+/// 1 MB).
 pub const MEMBER_LIMIT: u64 = 16 << 20;
 
 /// The most bytes the members of one feed archive may unpack to together

@@ -800,6 +800,28 @@ fn merge_vuln(vuln: &mut Vulnerability, record: &Record) {
     }
 }
 
+/// A JSON file of a feed directory, read through the bound of an archive
+/// member ([`MEMBER_LIMIT`]).
+fn read_member(path: &Path) -> Result<Vec<u8>> {
+    let too_large = || Error::TooLarge {
+        path: path.to_path_buf(),
+        what: "the file".into(),
+        limit: MEMBER_LIMIT,
+    };
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    if file.metadata().map_err(io_err(path))?.len() > MEMBER_LIMIT {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(MEMBER_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > MEMBER_LIMIT {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 /// `sha256:…` of a file, read in chunks from its start.
 fn sha256_file(path: &Path, file: &std::fs::File) -> Result<String> {
     let mut file = FileAt::new(file.try_clone().map_err(io_err(path))?);
@@ -1015,7 +1037,7 @@ impl Merged {
             let read: Vec<Result<(String, Parsed)>> = batch
                 .par_iter()
                 .map(|path| {
-                    let bytes = std::fs::read(path).map_err(io_err(path))?;
+                    let bytes = read_member(path)?;
                     let sha = hex::encode(Sha256::digest(&bytes));
                     Ok((sha, parse_osv(&path.display().to_string(), &bytes)))
                 })

@@ -442,7 +442,7 @@ fn a_multi_member_tar_gz_is_read_whole() {
 }
 
 #[test]
-fn paths_that_are_no_regular_file_are_refused_at_once() {
+fn paths_that_are_no_regular_file_or_too_large_are_refused_at_once() {
     let w = Scratch::new();
     let zero = w.path("zero.json");
     std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
@@ -451,6 +451,31 @@ fn paths_that_are_no_regular_file_are_refused_at_once() {
         &[&format!(
             "cannot read `{}`: not a regular file",
             zero.display()
+        )],
+    );
+    // Sparse files claiming a terabyte: a JSON feed, and one file of a
+    // feed directory.
+    let huge = w.path("huge.json");
+    fs::File::create(&huge).unwrap().set_len(1 << 40).unwrap();
+    w.import_refused(
+        &huge,
+        &[&format!(
+            "`{}`: the file is larger than the 536870912-byte limit",
+            huge.display()
+        )],
+    );
+    let dir = w.path("feed-dir");
+    fs::create_dir_all(dir.join("CVE/2024")).unwrap();
+    for (name, data) in records(1, 10) {
+        fs::write(dir.join("CVE/2024").join(name), data).unwrap();
+    }
+    let member = dir.join("CVE/2024/CVE-2024-99.json");
+    fs::File::create(&member).unwrap().set_len(1 << 40).unwrap();
+    w.import_refused(
+        &dir,
+        &[&format!(
+            "`{}`: the file is larger than the 16777216-byte limit",
+            member.display()
         )],
     );
     let fifo = w.path("fifo.db");
