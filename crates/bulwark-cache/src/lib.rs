@@ -100,14 +100,12 @@ impl Cache {
         Ok(cache)
     }
 
-    /// The default cache location: `$BULWARK_CACHE_DIR`, else
-    /// `$XDG_CACHE_HOME/bulwark`, else `$HOME/.cache/bulwark`, else
-    /// `.bulwark-cache` in the current directory.
+    /// The default cache location: `$XDG_CACHE_HOME/bulwark`, else
+    /// `$HOME/.cache/bulwark`, else `.bulwark-cache` in the current
+    /// directory. (The command line's `--cache-dir` and its environment
+    /// variable come before it; they are the caller's business.)
     pub fn default_root() -> PathBuf {
         let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        if let Some(dir) = non_empty("BULWARK_CACHE_DIR") {
-            return PathBuf::from(dir);
-        }
         if let Some(dir) = non_empty("XDG_CACHE_HOME") {
             return PathBuf::from(dir).join("bulwark");
         }

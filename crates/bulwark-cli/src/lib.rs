@@ -20,6 +20,47 @@ Exit codes:
 
 const EXIT_CODES: &str = exit_codes!();
 
+/// `name` for an argument's `env`, unless the variable is set but empty:
+/// then none, so that `BULWARK_DB=` behaves as if it were unset (as a shell
+/// user expects) instead of being an empty value.
+fn env_if_set(name: &'static str) -> Option<&'static str> {
+    match std::env::var_os(name) {
+        Some(value) if value.is_empty() => None,
+        _ => Some(name),
+    }
+}
+
+/// A size in bytes: a number, optionally with `K`, `M` or `G` (powers of
+/// 1024, also written `KiB`, `MiB`, `GiB`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        other => return Err(format!("unknown unit `{other}` (use K, M or G)")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size in bytes (such as 512M or 1G)"))
+}
+
+/// A SHA-256: 64 hexadecimal digits, returned in lower case.
+fn parse_sha256(text: &str) -> Result<String, String> {
+    let hex = text.trim().to_ascii_lowercase();
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err("a SHA-256 is 64 hexadecimal digits".into())
+    }
+}
+
 /// Build minimal, reproducible OCI images from real Debian packages.
 ///
 /// bulwark turns one declarative YAML spec into a distroless-style OCI image:
@@ -55,7 +96,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        env = "BULWARK_CACHE_DIR",
+        env = env_if_set("BULWARK_CACHE_DIR"),
         help_heading = "Global options"
     )]
     pub cache_dir: Option<PathBuf>,
@@ -267,7 +308,7 @@ pub struct VerifyArgs {
     pub platform: Option<String>,
     /// The vulnerability database the policy's `max-severity` is checked
     /// with [env: BULWARK_DB=] [default: $XDG_CACHE_HOME/bulwark/vuln.db].
-    #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+    #[arg(long, env = env_if_set("BULWARK_DB"), value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -290,7 +331,7 @@ pub struct ScanArgs {
     /// `sbom:FILE`, or a path whose kind is detected.
     pub target: String,
     /// The vulnerability database [env: BULWARK_DB=] [default: $XDG_CACHE_HOME/bulwark/vuln.db].
-    #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+    #[arg(long, env = env_if_set("BULWARK_DB"), value_name = "FILE")]
     pub db: Option<PathBuf>,
     /// The report format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
@@ -350,6 +391,10 @@ pub enum SeverityArg {
 pub enum DbCommand {
     /// Import OSV records (a directory, a zip such as OSV's all.zip, or a tar)
     /// and Debian Security Tracker JSON into the database, replacing it.
+    ///
+    /// An input none of whose records can be read is refused, and so is an
+    /// import with fewer than half as many vulnerabilities as the database
+    /// holds (see --allow-shrink); the database is then left as it was.
     #[command(after_long_help = "\
 Examples:
   bulwark db import ~/Downloads/osv-debian.zip
@@ -359,26 +404,64 @@ Examples:
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// The database file [env: BULWARK_DB=].
-        #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+        #[arg(long, env = env_if_set("BULWARK_DB"), value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Replace the database even with fewer than half as many
+        /// vulnerabilities as it holds (otherwise refused, as a truncated or
+        /// wrong feed would be).
+        #[arg(long)]
+        allow_shrink: bool,
     },
     /// Show where the database came from and how fresh it is.
     Info {
         /// The database file [env: BULWARK_DB=].
-        #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+        #[arg(long, env = env_if_set("BULWARK_DB"), value_name = "FILE")]
         db: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
     },
     /// Download a feed (OSV zip or tracker JSON) and import it.
+    ///
+    /// The download trusts the system's CA bundle, is bounded in size and
+    /// time, is retried once after a network failure, and goes to an unnamed
+    /// temporary file that never outlives the command. Its import is refused
+    /// in the same cases as `db import`'s. Neither OSV nor the Debian Security
+    /// Tracker publishes a checksum or signature of its feed: --sha256 checks
+    /// one you obtained yourself (a Google Cloud Storage MD5, as OSV's bucket
+    /// sends, is checked when present).
+    #[command(after_long_help = "\
+Examples:
+  bulwark db update --url https://HOST/Debian/all.zip     # OSV's Debian all.zip, or a mirror of it
+  bulwark db update --url https://HOST/all.zip --sha256 HEX --db ./vuln.db")]
     Update {
-        /// Where to download from.
+        /// Where to download from. Credentials in it
+        /// (`https://USER:TOKEN@HOST/…`) are sent as HTTP Basic
+        /// authentication and never printed or recorded.
         #[arg(long)]
         url: String,
         /// The database file [env: BULWARK_DB=].
-        #[arg(long, env = "BULWARK_DB", value_name = "FILE")]
+        #[arg(long, env = env_if_set("BULWARK_DB"), value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Download over plain http from another host than this machine
+        /// (refused otherwise: anyone on the way could change the feed).
+        #[arg(long)]
+        allow_http: bool,
+        /// Replace the database even with fewer than half as many
+        /// vulnerabilities as it holds.
+        #[arg(long)]
+        allow_shrink: bool,
+        /// The SHA-256 the download must have (64 hexadecimal digits).
+        #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+        sha256: Option<String>,
+        /// The most bytes to download (`512M`, `2G`).
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+        max_size: u64,
+        /// Give up when the server stays silent this long, in seconds
+        /// (connecting, answering or sending).
+        #[arg(long, value_name = "SECONDS", default_value_t = 60,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
     },
 }
 

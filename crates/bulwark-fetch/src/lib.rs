@@ -9,8 +9,9 @@
 //! the [`Cache`] are verified there and never touch the network. The others
 //! are downloaded by a pool of worker threads, streamed into the cache
 //! (which checks size and SHA-256 before publishing them atomically, so no
-//! partial file is ever left), and retried once after a transient network
-//! failure. `http://`, `https://` and `file://` URLs are supported.
+//! partial file is ever left), and retried by the shared
+//! [`bulwark_http::Client`]'s policy after a transient network failure.
+//! `http://`, `https://` and `file://` URLs are supported.
 //! Progress goes to a [`Reporter`].
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bulwark_cache::Cache;
-use bulwark_repo::transport::{Transport, TransportError};
+use bulwark_http::Client;
 
 /// The default number of parallel downloads.
 pub const DEFAULT_JOBS: usize = 8;
@@ -72,7 +73,7 @@ pub enum Error {
         /// The package.
         name: String,
         /// The transport error, naming the URL.
-        source: TransportError,
+        source: bulwark_http::Error,
     },
     /// The transfer broke off.
     #[error("cannot download `{name}` from `{url}`: {source}")]
@@ -140,10 +141,10 @@ pub fn fetch_all(
         }
     }
     reporter.on_start(misses.len(), misses.iter().map(|&i| items[i].size).sum());
-    let transport = Transport::shared();
+    let client = Client::shared();
     let downloaded = parallel(misses.len(), jobs, |k| {
         let item = &items[misses[k]];
-        let path = download(item, cache, transport, reporter)?;
+        let path = client.retry(|| try_download(item, cache, client, reporter), is_transient)?;
         reporter.on_done(&item.name);
         Ok(Some(path))
     });
@@ -205,42 +206,44 @@ fn parallel<T: Send>(
     Ok(out)
 }
 
-/// Downloads one item into the cache, retrying once after a transient
-/// failure.
-fn download(
-    item: &Download,
-    cache: &Cache,
-    transport: &Transport,
-    reporter: &dyn Reporter,
-) -> Result<PathBuf, Error> {
-    match try_download(item, cache, transport, reporter) {
-        Err(e) if is_transient(&e) => try_download(item, cache, transport, reporter),
-        result => result,
-    }
-}
-
 fn is_transient(e: &Error) -> bool {
     match e {
-        Error::Transport { source, .. } => source.transient,
+        Error::Transport { source, .. } => source.is_transient(),
         Error::Interrupted { .. } => true,
         _ => false,
     }
 }
 
+/// One attempt to download `item` into the cache.
 fn try_download(
     item: &Download,
     cache: &Cache,
-    transport: &Transport,
+    client: &Client,
     reporter: &dyn Reporter,
 ) -> Result<PathBuf, Error> {
-    let response = transport
-        .open(&item.url)
-        .map_err(|source| Error::Transport {
+    let transport = |source| Error::Transport {
+        name: item.name.clone(),
+        source,
+    };
+    let response = client
+        .request(bulwark_http::Method::Get, &item.url)
+        .send()
+        .and_then(bulwark_http::Response::success)
+        .map_err(transport)?;
+    // The signed size is the bound; a different announced size is the
+    // same mismatch as a different body.
+    if let Some(announced) = response.content_length().filter(|&l| l != item.size) {
+        return Err(Error::SizeMismatch {
             name: item.name.clone(),
-            source,
-        })?;
+            url: bulwark_http::redact_url(&item.url),
+            expected: item.size,
+            actual: announced,
+            // Stopped before the transfer, for being too large.
+            truncated: announced > item.size,
+        });
+    }
     let reader = Progress {
-        inner: response.reader,
+        inner: response.body(item.size).map_err(transport)?,
         reporter,
     };
     match cache.put(Some(&item.sha256), Some(item.size), reader) {
@@ -248,7 +251,7 @@ fn try_download(
         Err(bulwark_cache::Error::DigestMismatch { expected, actual }) => {
             Err(Error::DigestMismatch {
                 name: item.name.clone(),
-                url: item.url.clone(),
+                url: bulwark_http::redact_url(&item.url),
                 expected,
                 actual,
             })
@@ -259,14 +262,14 @@ fn try_download(
             truncated,
         }) => Err(Error::SizeMismatch {
             name: item.name.clone(),
-            url: item.url.clone(),
+            url: bulwark_http::redact_url(&item.url),
             expected,
             actual,
             truncated,
         }),
         Err(bulwark_cache::Error::Read(source)) => Err(Error::Interrupted {
             name: item.name.clone(),
-            url: item.url.clone(),
+            url: bulwark_http::redact_url(&item.url),
             source,
         }),
         Err(source) => Err(Error::Cache {
@@ -277,7 +280,7 @@ fn try_download(
 }
 
 struct Progress<'a> {
-    inner: Box<dyn std::io::Read + Send>,
+    inner: bulwark_http::Body,
     reporter: &'a dyn Reporter,
 }
 

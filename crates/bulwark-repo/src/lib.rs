@@ -16,13 +16,12 @@
 //!   unchanged `InRelease`, a warm load reads only the cache.
 //! - [`PackageIndex`] holds the [`Release`]s and every [`AvailablePackage`],
 //!   a cheap handle on one stanza of a shared index text.
-//! - [`transport::Transport`] reads `http://`, `https://` and `file://` URLs
-//!   and is shared with the package downloader.
+//!
+//! Downloads go through the shared [`bulwark_http::Client`].
 
 pub mod index;
 pub mod release;
 pub mod sources;
-pub mod transport;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -32,11 +31,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bulwark_cache::Cache;
+use bulwark_http::Client;
 
 pub use index::{AvailablePackage, PackageIndex};
 pub use release::{Release, ReleaseFile};
 pub use sources::{apt_root, host_sources, resolve, resolve_spec, SignedBy, Source};
-pub use transport::{Transport, TransportError};
 pub use verify::{Keyring, TrustError};
 
 /// The most bytes an `InRelease` file may have.
@@ -98,7 +97,7 @@ pub enum Error {
     },
     /// A download failed.
     #[error(transparent)]
-    Transport(#[from] TransportError),
+    Transport(#[from] bulwark_http::Error),
     /// The repository's `InRelease` failed verification.
     #[error("the InRelease of repository `{repository}` is not trusted: {source}")]
     Untrusted {
@@ -218,10 +217,9 @@ pub fn load_with(
             keyrings.insert(&source.signed_by, Arc::new(load_keyring(source)?));
         }
     }
-    let transport = Transport::shared();
     let ctx = Context {
         cache,
-        transport,
+        client: Client::shared(),
         reporter,
         options,
         now,
@@ -302,7 +300,7 @@ struct SourceIndices {
 
 struct Context<'a> {
     cache: &'a Cache,
-    transport: &'a Transport,
+    client: &'a Client,
     reporter: &'a dyn Reporter,
     options: &'a LoadOptions,
     now: i64,
@@ -420,7 +418,7 @@ impl Context<'_> {
     /// Whether the source's `dists/SUITE/Release` can be downloaded.
     fn publishes_release(&self, source: &Source) -> bool {
         let url = format!("{}/dists/{}/Release", source.uri, source.suite);
-        self.transport.get_bytes(&url, INRELEASE_LIMIT).is_ok()
+        self.client.get_bytes(&url, INRELEASE_LIMIT).is_ok()
     }
 
     /// Fetches (or, offline, recalls) and verifies a source's `InRelease`.
@@ -429,7 +427,9 @@ impl Context<'_> {
         let record_key = source_key(source);
         let url = format!("{}/dists/{}/InRelease", source.uri, source.suite);
         let (bytes, sha) = if self.options.offline {
-            let not_cached = || Error::NotCached { what: url.clone() };
+            let not_cached = || Error::NotCached {
+                what: bulwark_http::redact_url(&url),
+            };
             let sha = self
                 .cache
                 .get_record(INRELEASE_RECORDS, &record_key)?
@@ -438,11 +438,11 @@ impl Context<'_> {
             let bytes = self.cache.read(sha.trim())?.ok_or_else(not_cached)?;
             (bytes, sha.trim().to_string())
         } else {
-            let bytes = match self.transport.get_bytes(&url, INRELEASE_LIMIT) {
+            let bytes = match self.client.get_bytes(&url, INRELEASE_LIMIT) {
                 Ok(bytes) => bytes,
                 // A repository with only `Release` (and perhaps a detached
                 // `Release.gpg`) is, for bulwark, an unsigned one.
-                Err(err) if err.not_found && self.publishes_release(source) => {
+                Err(err) if err.is_not_found() && self.publishes_release(source) => {
                     return Err(Error::Untrusted {
                         repository,
                         source: TrustError::Unsigned(
@@ -500,7 +500,9 @@ impl Context<'_> {
     ) -> Result<(Arc<[u8]>, Vec<index::Spans>), Error> {
         let dist = format!("{}/dists/{}", release.source.uri, release.source.suite);
         let plain = release.files.get(path);
-        let display_url = format!("{dist}/{path}");
+        // What messages name: the URL with any credentials redacted.
+        let shown = bulwark_http::redact_url(&dist);
+        let display_url = format!("{shown}/{path}");
         // Warm path: the decompressed index by its listed digest.
         if let Some(plain) = plain {
             if let Some(data) = self.cache.read_shared(&plain.sha256)? {
@@ -534,7 +536,7 @@ impl Context<'_> {
                 }
             }
         }
-        let url = format!("{dist}/{name}");
+        let url = format!("{shown}/{name}");
         let blob = match self.cache.get(&file.sha256)? {
             Some(blob) => blob,
             None => self.download(release, &dist, &name, file)?,
@@ -596,7 +598,9 @@ impl Context<'_> {
     ) -> Result<PathBuf, Error> {
         let by_name = format!("{dist}/{name}");
         if self.options.offline {
-            return Err(Error::NotCached { what: by_name });
+            return Err(Error::NotCached {
+                what: bulwark_http::redact_url(&by_name),
+            });
         }
         let mut urls = Vec::new();
         if release.acquire_by_hash {
@@ -607,45 +611,60 @@ impl Context<'_> {
         let mut last_error = None;
         for (i, url) in urls.iter().enumerate() {
             let last = i + 1 == urls.len();
-            let response = match self.transport.open(url) {
-                Ok(r) => r,
-                Err(e) if e.not_found && !last => {
-                    last_error = Some(e);
-                    continue;
-                }
-                Err(e) if e.transient => {
-                    // One retry for transient failures.
-                    self.transport.open(url)?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            self.reporter.on_index_start(url, file.size);
-            let reader = Progress {
-                inner: response.reader,
-                reporter: self.reporter,
-            };
-            let (_, path) = self
-                .cache
-                .put(Some(&file.sha256), Some(file.size), reader)
-                .map_err(|source| match source {
-                    bulwark_cache::Error::DigestMismatch { .. }
-                    | bulwark_cache::Error::SizeMismatch { .. } => Error::IndexMismatch {
-                        url: url.clone(),
-                        source,
-                    },
-                    e => Error::Index {
-                        url: url.clone(),
-                        reason: e.to_string(),
-                    },
-                })?;
-            self.reporter.on_index_done(url);
-            return Ok(path);
+            let fetched = self.client.retry(
+                || self.download_one(url, file),
+                |e| matches!(e, Error::Transport(e) if e.is_transient()),
+            );
+            match fetched {
+                Err(Error::Transport(e)) if e.is_not_found() && !last => last_error = Some(e),
+                result => return result,
+            }
         }
         Err(last_error
             .map(Error::from)
             .unwrap_or_else(|| Error::NotCached {
                 what: name.to_string(),
             }))
+    }
+
+    /// One attempt to stream `url` into the cache as `file`.
+    fn download_one(&self, url: &str, file: &ReleaseFile) -> Result<PathBuf, Error> {
+        let mismatch = |source| Error::IndexMismatch {
+            url: bulwark_http::redact_url(url),
+            source,
+        };
+        let response = self
+            .client
+            .request(bulwark_http::Method::Get, url)
+            .send()?
+            .success()?;
+        if let Some(announced) = response.content_length().filter(|&l| l != file.size) {
+            return Err(mismatch(bulwark_cache::Error::SizeMismatch {
+                expected: file.size,
+                actual: announced,
+                // Stopped before the transfer, for being too large.
+                truncated: announced > file.size,
+            }));
+        }
+        let shown = bulwark_http::redact_url(url);
+        self.reporter.on_index_start(&shown, file.size);
+        let reader = Progress {
+            inner: response.body(file.size)?,
+            reporter: self.reporter,
+        };
+        let (_, path) = self
+            .cache
+            .put(Some(&file.sha256), Some(file.size), reader)
+            .map_err(|source| match source {
+                bulwark_cache::Error::DigestMismatch { .. }
+                | bulwark_cache::Error::SizeMismatch { .. } => mismatch(source),
+                e => Error::Index {
+                    url: bulwark_http::redact_url(url),
+                    reason: e.to_string(),
+                },
+            })?;
+        self.reporter.on_index_done(&shown);
+        Ok(path)
     }
 }
 
@@ -673,7 +692,7 @@ fn finish_index(data: Arc<[u8]>, url: &str) -> Result<(Arc<[u8]>, Vec<index::Spa
 }
 
 struct Progress<'a> {
-    inner: Box<dyn Read + Send>,
+    inner: bulwark_http::Body,
     reporter: &'a dyn Reporter,
 }
 

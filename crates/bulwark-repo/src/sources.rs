@@ -60,9 +60,10 @@ impl Source {
         }
     }
 
-    /// `URI SUITE`, naming the repository in messages.
+    /// `URI SUITE`, naming the repository in messages (credentials in the
+    /// URI redacted).
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.uri, self.suite)
+        format!("{} {}", bulwark_http::redact_url(&self.uri), self.suite)
     }
 }
 

@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::import::{self, ImportStats, Merged, SourceInfo};
+use crate::import::{self, ImportStats, Input, Merged, SourceInfo};
 use crate::model::{release_codename, AffectedRange, Entry, RangeEnd, Status, Vulnerability};
 use crate::{Error, Result};
 
@@ -98,67 +98,20 @@ pub const STALE_AFTER_DAYS: u64 = 7;
 
 /// Seconds since the epoch and nanoseconds of an RFC 3339 date
 /// (`2025-02-12T16:46:00Z`, `2025-02-12T16:46:00.463980Z`,
-/// `2025-02-12T17:46:00+01:00`, or a bare `2025-02-12`), so that dates with
-/// and without fractional seconds or in other offsets compare as instants.
+/// `2025-02-12T17:46:00+01:00`), read by `jiff`, so that dates with and
+/// without fractional seconds or in other offsets compare as instants. A
+/// date or date-time without an offset (`2025-02-12`) is read as UTC.
 pub(crate) fn timestamp(date: &str) -> Option<(i64, u32)> {
     let date = date.trim();
-    let num = |s: &str| -> Option<i64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+    let instant = match date.parse::<jiff::Timestamp>() {
+        Ok(t) => t,
+        Err(_) => date
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|dt| jiff::tz::Offset::UTC.to_timestamp(dt).ok())?,
     };
-    let (y, m, d) = (
-        num(date.get(0..4)?)?,
-        num(date.get(5..7)?)?,
-        num(date.get(8..10)?)?,
-    );
-    if date.get(4..5) != Some("-") || date.get(7..8) != Some("-") || !(1..=12).contains(&m) {
-        return None;
-    }
-    let (mut secs, mut nanos) = (0, 0u32);
-    let rest = &date[10..];
-    if !rest.is_empty() {
-        let t = rest.strip_prefix(['T', 't', ' '])?;
-        let (hh, mm, ss) = (num(t.get(0..2)?)?, num(t.get(3..5)?)?, num(t.get(6..8)?)?);
-        secs = hh * 3600 + mm * 60 + ss;
-        let mut zone = &t[8..];
-        if let Some(frac) = zone.strip_prefix('.') {
-            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return None;
-            }
-            let mut scaled: String = frac[..digits].chars().take(9).collect();
-            while scaled.len() < 9 {
-                scaled.push('0');
-            }
-            nanos = scaled.parse().ok()?;
-            zone = &frac[digits..];
-        }
-        match zone {
-            "" | "Z" | "z" => {}
-            _ => {
-                let sign = match zone.as_bytes()[0] {
-                    b'+' => 1,
-                    b'-' => -1,
-                    _ => return None,
-                };
-                let (oh, om) = (num(zone.get(1..3)?)?, num(zone.get(4..6)?)?);
-                if zone.len() != 6 {
-                    return None;
-                }
-                secs -= sign * (oh * 3600 + om * 60);
-            }
-        }
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + secs, nanos))
+    let nanos = u32::try_from(instant.subsec_nanosecond()).ok()?;
+    Some((instant.as_second(), nanos))
 }
 
 /// Orders `modified` dates as instants; a date that does not parse is older
@@ -290,13 +243,11 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// The default database path: `$BULWARK_DB`, else
-/// `$XDG_CACHE_HOME/bulwark/vuln.db`, else `~/.cache/bulwark/vuln.db`.
+/// The default database path: `$XDG_CACHE_HOME/bulwark/vuln.db`, else
+/// `~/.cache/bulwark/vuln.db`. (The command line's `--db` and its
+/// environment variable come before it; they are the caller's business.)
 pub fn default_path() -> Result<PathBuf> {
     let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(path) = var("BULWARK_DB") {
-        return Ok(PathBuf::from(path));
-    }
     if let Some(cache) = var("XDG_CACHE_HOME").map(PathBuf::from) {
         if cache.is_absolute() {
             return Ok(cache.join("bulwark").join("vuln.db"));
@@ -307,6 +258,139 @@ pub fn default_path() -> Result<PathBuf> {
         .ok_or(Error::NoDefaultPath)
 }
 
+/// The most bytes a database file may have (the full Debian data makes a
+/// few MB).
+const DB_LIMIT: u64 = 1 << 30;
+
+/// The error for a path that is not a regular file.
+pub(crate) fn not_regular() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "not a regular file (a FIFO, device or directory is never read)",
+    )
+}
+
+/// What a download is called in messages about its content.
+const DOWNLOAD: &str = "the download";
+
+/// The most bytes [`Database::update`] downloads by default: 1 GiB (OSV's
+/// Debian `all.zip` is well under 100 MB).
+pub const DEFAULT_MAX_DOWNLOAD: u64 = 1 << 30;
+
+/// Options of [`Database::update`].
+#[derive(Clone, Debug)]
+pub struct UpdateOptions {
+    /// Download over plain `http://` from other hosts than the loopback
+    /// ones (`127.0.0.0/8`, `[::1]`, `localhost`), which are always allowed.
+    pub allow_http: bool,
+    /// The SHA-256 (hex) the download must have. Neither OSV nor the Debian
+    /// Security Tracker publishes a checksum or signature of its feed; a
+    /// Google Cloud Storage MD5 (`X-Goog-Hash`) is checked when the server
+    /// sends one.
+    pub sha256: Option<String>,
+    /// The most bytes to download.
+    pub max_size: u64,
+    /// How long the whole download may take.
+    pub deadline: std::time::Duration,
+}
+
+impl Default for UpdateOptions {
+    fn default() -> Self {
+        UpdateOptions {
+            allow_http: false,
+            sha256: None,
+            max_size: DEFAULT_MAX_DOWNLOAD,
+            deadline: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Whether `url`'s host is the local machine: `localhost`, `127.0.0.0/8`
+/// or `[::1]`.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// One attempt to download `url` into `file` (emptied first): bounded by
+/// `options`, checked against a `X-Goog-Hash` MD5 when the server sends
+/// one. Returns the SHA-256 (hex) of what was written.
+fn download(
+    url: &str,
+    client: &bulwark_http::Client,
+    options: &UpdateOptions,
+    file: &mut std::fs::File,
+) -> Result<String> {
+    use std::io::{Read, Seek};
+    let temp_err = |source| Error::Write {
+        path: std::env::temp_dir(),
+        source,
+    };
+    file.set_len(0).map_err(temp_err)?;
+    file.rewind().map_err(temp_err)?;
+    let response = client
+        .request(bulwark_http::Method::Get, url)
+        .deadline(options.deadline)
+        .send()?
+        .success()?;
+    let goog_md5 = goog_md5(&response);
+    let mut body = response.body(options.max_size)?;
+    let mut sha256 = Sha256::new();
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(body.error(&e).into()),
+        };
+        sha256.update(&buf[..n]);
+        md5.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(temp_err)?;
+    }
+    if let Some(expected) = goog_md5 {
+        let actual = base64::engine::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            md5.finalize(),
+        );
+        if actual != expected {
+            return Err(Error::Checksum {
+                url: bulwark_http::redact_url(url),
+                what: "MD5 (X-Goog-Hash)",
+                expected,
+                actual,
+            });
+        }
+    }
+    file.flush().map_err(temp_err)?;
+    Ok(hex::encode(sha256.finalize()))
+}
+
+/// The base64 MD5 that Google Cloud Storage sends in `X-Goog-Hash` for an
+/// object stored as it is served (not one it decompresses on the way).
+fn goog_md5(response: &bulwark_http::Response) -> Option<String> {
+    let stored = response.header("x-goog-stored-content-encoding");
+    if stored.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity")) {
+        return None;
+    }
+    response
+        .headers()
+        .filter(|(name, _)| *name == "x-goog-hash")
+        .flat_map(|(_, value)| value.split(','))
+        .find_map(|part| part.trim().strip_prefix("md5=").map(str::to_string))
+}
+
 impl Database {
     /// Imports OSV JSON (a directory tree, a zip, a tar or tar.gz, a single
     /// record or an array of records) and Debian Security Tracker JSON files
@@ -314,54 +398,80 @@ impl Database {
     /// content. Malformed records are skipped and counted in the stats;
     /// unreadable inputs (a truncated zip) are errors.
     pub fn import(paths: &[&Path]) -> Result<(Database, ImportStats)> {
-        let inputs: Vec<(PathBuf, String)> = paths
+        let inputs: Vec<(Input<'_>, String)> = paths
             .iter()
-            .map(|p| (p.to_path_buf(), p.display().to_string()))
+            .map(|p| (Input::Path(p), p.display().to_string()))
             .collect();
         Ok(Database::from_merged(import::import(&inputs)?))
     }
 
     /// Downloads the feed at `url` (any format [`Database::import`] reads)
-    /// and imports it; the URL is recorded as the source.
-    pub fn update(url: &str) -> Result<(Database, ImportStats)> {
-        let download_err = |source| Error::Download {
-            url: url.to_string(),
-            source: Box::new(source),
+    /// with `client` and imports it; the URL is recorded as the source,
+    /// credentials redacted. See [`UpdateOptions`] for what is refused.
+    ///
+    /// The download goes to an unnamed temporary file, which the system
+    /// removes however the process ends; a download that breaks off is
+    /// retried by the client's policy, from the start.
+    pub fn update(
+        url: &str,
+        client: &bulwark_http::Client,
+        options: &UpdateOptions,
+    ) -> Result<(Database, ImportStats)> {
+        let shown = bulwark_http::redact_url(url);
+        let feed_err = |reason: String| Error::Feed {
+            url: shown.clone(),
+            reason,
         };
         let lower = url.to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-            return Err(Error::Feed {
-                url: url.to_string(),
-                reason: "only http:// and https:// URLs are downloaded; import a local file \
-                         with `bulwark db import PATH`"
+            return Err(feed_err(
+                "only http:// and https:// URLs are downloaded; a local file is imported"
                     .to_string(),
-            });
+            ));
         }
-        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+        if lower.starts_with("http://") && !options.allow_http && !is_loopback(url) {
+            return Err(Error::Insecure { url: shown });
+        }
+        let expected = options
+            .sha256
+            .as_deref()
+            .map(|hex| {
+                let hex = hex.trim().to_ascii_lowercase();
+                (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then_some(hex)
+                    .ok_or_else(|| {
+                        feed_err("the expected SHA-256 is not 64 hexadecimal digits".into())
+                    })
+            })
+            .transpose()?;
+        let temp_err = |source| Error::Write {
             path: std::env::temp_dir(),
             source,
-        })?;
-        let file = dir.path().join("feed");
-        let mut response = ureq::get(url).call().map_err(download_err)?;
-        let mut out = std::fs::File::create(&file).map_err(|source| Error::Write {
-            path: file.clone(),
-            source,
-        })?;
-        std::io::copy(&mut response.body_mut().as_reader(), &mut out).map_err(|source| {
-            Error::Download {
-                url: url.to_string(),
-                source: Box::new(ureq::Error::Io(source)),
-            }
-        })?;
-        drop(out);
-        let merged = import::import(&[(file.clone(), url.to_string())]).map_err(|err| {
-            // The temporary file means nothing to the user; the URL does.
-            let named = format!("`{}`", file.display());
-            Error::Feed {
-                url: url.to_string(),
-                reason: err.to_string().replace(&named, "the download"),
-            }
-        })?;
+        };
+        let mut file = tempfile::tempfile().map_err(temp_err)?;
+        let sha256 = client.retry(
+            || download(url, client, options, &mut file),
+            |e| matches!(e, Error::Http(e) if e.is_transient()),
+        )?;
+        if let Some(expected) = expected.filter(|e| *e != sha256) {
+            return Err(Error::Checksum {
+                url: shown,
+                what: "SHA-256",
+                expected,
+                actual: sha256,
+            });
+        }
+        let merged =
+            import::import(&[(Input::File(&file, DOWNLOAD), shown.clone())]).map_err(|err| {
+                // The feed is named by its URL, the download as what it is.
+                let text = err.to_string();
+                let named = format!("`{DOWNLOAD}`");
+                if text.contains(&named) {
+                    feed_err(text.replace(&named, DOWNLOAD))
+                } else {
+                    err
+                }
+            })?;
         Ok(Database::from_merged(merged))
     }
 
@@ -415,15 +525,19 @@ impl Database {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = match std::fs::File::open(path) {
-            Ok(file) => file,
+        // A FIFO or device is refused before it is opened (opening a FIFO
+        // blocks; reading a device may never end).
+        match std::fs::metadata(path) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NoDatabase {
                     path: path.to_path_buf(),
                 })
             }
             Err(source) => return Err(io_err(source)),
-        };
+            Ok(meta) if !meta.is_file() => return Err(io_err(not_regular())),
+            Ok(_) => {}
+        }
+        let mut file = std::fs::File::open(path).map_err(io_err)?;
         let corrupt = |reason: &str| Error::Corrupt {
             path: path.to_path_buf(),
             reason: reason.to_string(),
@@ -441,6 +555,11 @@ impl Database {
             });
         }
         let size = file.metadata().map_err(io_err)?.len();
+        if size > DB_LIMIT {
+            return Err(corrupt(&format!(
+                "it is larger than the {DB_LIMIT}-byte limit of a database"
+            )));
+        }
         let damaged = || corrupt("it is damaged (checksum mismatch): re-import it");
         let mut digest = [0u8; DIGEST_LEN];
         if file.read_exact(&mut digest).is_err() {
@@ -453,6 +572,11 @@ impl Database {
         let mut hasher = Sha256::new();
         loop {
             let at = data.len();
+            if data.len() as u64 > DB_LIMIT {
+                return Err(corrupt(&format!(
+                    "it is larger than the {DB_LIMIT}-byte limit of a database"
+                )));
+            }
             let n = (&mut file)
                 .take(1 << 18)
                 .read_to_end(&mut data)
@@ -519,6 +643,28 @@ impl Database {
             releases,
             vulns,
         })
+    }
+
+    /// Writes the database to `path` like [`Database::save`], unless that
+    /// would replace a database with fewer than half as many
+    /// vulnerabilities as it holds (a truncated or wrong feed), which is
+    /// refused with [`Error::Shrink`] and leaves it untouched;
+    /// `allow_shrink` accepts a smaller feed on purpose. A file at `path`
+    /// that is no database this build reads is replaced.
+    pub fn replace(&self, path: &Path, allow_shrink: bool) -> Result<()> {
+        if !allow_shrink {
+            if let Ok(current) = Database::open(path) {
+                let (had, has) = (current.info.vulnerabilities, self.info.vulnerabilities);
+                if has.saturating_mul(2) < had {
+                    return Err(Error::Shrink {
+                        path: path.to_path_buf(),
+                        had,
+                        has,
+                    });
+                }
+            }
+        }
+        self.save(path)
     }
 
     /// Writes the database to `path` atomically (a temporary file in the
@@ -1025,6 +1171,30 @@ mod tests {
         assert_eq!(timestamp("2000-03-01"), Some((951_868_800, 0)));
         assert_eq!(timestamp("garbage"), None);
         assert_eq!(timestamp("2025-02-12T16:46:00.Z"), None);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for url in [
+            "http://localhost/x",
+            "http://LOCALHOST:8080/x",
+            "http://127.0.0.1/x",
+            "http://127.3.4.5:1/x",
+            "http://u:p@127.0.0.1/x",
+            "http://[::1]:8080/x",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "http://example.org/x",
+            "http://128.0.0.1/x",
+            "http://localhost.example.org/x",
+            "http://127.0.0.1.example.org/x",
+            "http://localhost@example.org/x",
+            "http://[::2]/x",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
     }
 
     #[test]

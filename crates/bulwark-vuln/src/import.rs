@@ -11,9 +11,14 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::archive::{ARCHIVE_LIMIT, MEMBER_LIMIT};
 use crate::db::cmp_modified;
 use crate::model::{release_key, AffectedRange, Entry, RangeEnd, Status, Vulnerability};
 use crate::{Error, Result};
+
+/// The most bytes a JSON feed file (Debian Security Tracker JSON, an OSV
+/// record or array) may have: it is read whole.
+pub const JSON_LIMIT: u64 = 512 << 20;
 
 /// Where one input of an import came from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -58,7 +63,7 @@ impl ImportStats {
 
 /// One OSV record reduced to what the database keeps.
 #[derive(Clone, Debug)]
-struct Record {
+pub(crate) struct Record {
     id: String,
     canonical: String,
     advisory: bool,
@@ -86,7 +91,7 @@ struct Affected {
 }
 
 /// The result of parsing one input file's bytes.
-enum Parsed {
+pub(crate) enum Parsed {
     Record(Box<Record>),
     Skip(&'static str, Option<String>),
 }
@@ -371,7 +376,7 @@ fn short_summary(summary: Option<&str>, details: Option<&str>) -> Option<String>
     (!out.is_empty()).then_some(out)
 }
 
-fn parse_osv(name: &str, bytes: &[u8]) -> Parsed {
+pub(crate) fn parse_osv(name: &str, bytes: &[u8]) -> Parsed {
     let osv: OsvRecord = match serde_json::from_slice(bytes) {
         Ok(osv) => osv,
         Err(err) => return Parsed::Skip("malformed", Some(format!("{name}: {err}"))),
@@ -795,9 +800,31 @@ fn merge_vuln(vuln: &mut Vulnerability, record: &Record) {
     }
 }
 
-/// `sha256:…` of a file, read in chunks.
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+/// A JSON file of a feed directory, read through the bound of an archive
+/// member ([`MEMBER_LIMIT`]).
+fn read_member(path: &Path) -> Result<Vec<u8>> {
+    let too_large = || Error::TooLarge {
+        path: path.to_path_buf(),
+        what: "the file".into(),
+        limit: MEMBER_LIMIT,
+    };
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    if file.metadata().map_err(io_err(path))?.len() > MEMBER_LIMIT {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(MEMBER_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > MEMBER_LIMIT {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// `sha256:…` of a file, read in chunks from its start.
+fn sha256_file(path: &Path, file: &std::fs::File) -> Result<String> {
+    let mut file = FileAt::new(file.try_clone().map_err(io_err(path))?);
     let mut hasher = Sha256::new();
     let mut buf = vec![0; 1 << 20];
     loop {
@@ -813,9 +840,19 @@ fn sha256_file(path: &Path) -> Result<String> {
 /// A shared file read at a position of its own, so that every thread's
 /// clone of a zip archive reads independently.
 #[derive(Clone)]
-struct FileAt {
+pub(crate) struct FileAt {
     file: std::sync::Arc<std::fs::File>,
     pos: u64,
+}
+
+impl FileAt {
+    /// `file` read from its start.
+    pub(crate) fn new(file: std::fs::File) -> FileAt {
+        FileAt {
+            file: std::sync::Arc::new(file),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for FileAt {
@@ -858,14 +895,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Parses many (name, bytes) members in parallel, keeping input order.
-fn parse_members(members: Vec<(String, Vec<u8>)>) -> Vec<Parsed> {
-    members
-        .into_par_iter()
-        .map(|(name, bytes)| parse_osv(&name, &bytes))
-        .collect()
-}
-
 impl Merged {
     fn absorb(&mut self, parsed: Vec<Parsed>) -> Vec<Record> {
         let mut records = Vec::with_capacity(parsed.len());
@@ -880,62 +909,111 @@ impl Merged {
     }
 
     /// Reads one input (file or directory), returning its OSV records; the
-    /// tracker format is merged directly.
-    fn read_input(&mut self, path: &Path, location: &str) -> Result<Vec<Record>> {
-        let before = self.stats.records;
-        let meta = std::fs::metadata(path).map_err(io_err(path))?;
-        let (kind, sha256, records) = if meta.is_dir() {
-            let (sha, records) = self.read_dir(path)?;
-            ("osv-directory", sha, records)
-        } else {
-            let mut magic = [0u8; 4];
-            let file = std::fs::File::open(path).map_err(io_err(path))?;
-            let n = std::io::Read::read(&mut &file, &mut magic).map_err(io_err(path))?;
-            if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
-                // Read in place, not into memory: the snapshot is 60 MB. The
-                // digest is taken on a thread of its own, so that this thread
-                // (outside the pool) keeps the records (see `read_zip`).
-                let (sha, parsed) = std::thread::scope(|scope| {
-                    let sha = scope.spawn(|| sha256_file(path));
-                    let parsed = read_zip(path, file);
-                    (sha.join(), parsed)
-                });
-                let sha = sha.map_err(|_| Error::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other("the digest thread panicked"),
-                })?;
-                let records = self.absorb(parsed?);
-                ("osv-zip", sha?, records)
-            } else {
-                let bytes = std::fs::read(path).map_err(io_err(path))?;
-                if bytes.starts_with(&[0x1f, 0x8b]) || is_tar(&bytes) {
-                    let sha = sha256_hex(&bytes);
-                    let records = self.read_tar(path, &bytes)?;
-                    ("osv-tar", sha, records)
+    /// tracker format is merged directly. An input none of whose records
+    /// parses is refused: importing nothing would replace a good database
+    /// with an empty one.
+    fn read_input(&mut self, input: &Input<'_>, location: &str) -> Result<Vec<Record>> {
+        let (before, malformed_before) = (self.stats.records, self.malformed());
+        let (kind, sha256, records) = match input {
+            Input::Path(path) => {
+                let meta = std::fs::metadata(path).map_err(io_err(path))?;
+                if meta.is_dir() {
+                    let (sha, records) = self.read_dir(path)?;
+                    ("osv-directory", sha, records)
+                } else if !meta.is_file() {
+                    return Err(io_err(path)(crate::db::not_regular()));
                 } else {
-                    let sha = sha256_hex(&bytes);
-                    let (kind, records) = self.read_json_file(path, &bytes)?;
-                    (kind, sha, records)
+                    let file = std::fs::File::open(path).map_err(io_err(path))?;
+                    self.read_file(path, &file)?
                 }
             }
+            Input::File(file, name) => self.read_file(Path::new(name), file)?,
         };
-        if self.stats.records == before {
-            // Importing nothing would replace a good database with an empty one.
-            return Err(Error::Io {
+        let records_read = self.stats.records - before;
+        let malformed = self.malformed() - malformed_before;
+        if malformed >= records_read {
+            return Err(Error::NoRecords {
                 path: PathBuf::from(location),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "it holds no vulnerability records",
-                ),
+                malformed,
             });
         }
         self.sources.push(SourceInfo {
             location: location.to_string(),
             kind: kind.to_string(),
             sha256,
-            records: self.stats.records - before,
+            records: records_read,
         });
         Ok(records)
+    }
+
+    /// Records skipped as malformed so far.
+    fn malformed(&self) -> usize {
+        self.stats.skipped.get("malformed").copied().unwrap_or(0)
+    }
+
+    /// Reads a regular file: a zip, a tar (gzip-compressed or not) or JSON.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        file: &std::fs::File,
+    ) -> Result<(&'static str, String, Vec<Record>)> {
+        use std::os::unix::fs::FileExt;
+        let mut head = [0u8; 512];
+        let mut n = 0;
+        while n < head.len() {
+            match file.read_at(&mut head[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(path)(e)),
+            }
+        }
+        let head = &head[..n];
+        let zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        if zip || gzip || head.get(257..262) == Some(b"ustar") {
+            // Read in place, not into memory: the snapshot is 60 MB. The
+            // digest is taken on a thread of its own, so that this thread
+            // (outside the pool) keeps the records (see `adopt`).
+            let mut records = Vec::new();
+            let (sha, read) = std::thread::scope(|scope| {
+                let sha = scope.spawn(|| sha256_file(path, file));
+                let read = if zip {
+                    crate::archive::read_zip(path, file).map(|parsed| records = self.absorb(parsed))
+                } else {
+                    crate::archive::read_tar(path, file, gzip, &mut |parsed| {
+                        records.extend(self.absorb(parsed));
+                    })
+                };
+                (sha.join(), read)
+            });
+            read?;
+            let sha = sha.map_err(|_| Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("the digest thread panicked"),
+            })??;
+            return Ok((if zip { "osv-zip" } else { "osv-tar" }, sha, records));
+        }
+        let len = file.metadata().map_err(io_err(path))?.len();
+        let too_large = || Error::TooLarge {
+            path: path.to_path_buf(),
+            what: "the file".into(),
+            limit: JSON_LIMIT,
+        };
+        if len > JSON_LIMIT {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        FileAt::new(file.try_clone().map_err(io_err(path))?)
+            .take(JSON_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(path))?;
+        if bytes.len() as u64 > JSON_LIMIT {
+            return Err(too_large());
+        }
+        let sha = sha256_hex(&bytes);
+        let (kind, records) = self.read_json_file(path, &bytes)?;
+        Ok((kind, sha, records))
     }
 
     fn read_dir(&mut self, root: &Path) -> Result<(String, Vec<Record>)> {
@@ -959,7 +1037,7 @@ impl Merged {
             let read: Vec<Result<(String, Parsed)>> = batch
                 .par_iter()
                 .map(|path| {
-                    let bytes = std::fs::read(path).map_err(io_err(path))?;
+                    let bytes = read_member(path)?;
                     let sha = hex::encode(Sha256::digest(&bytes));
                     Ok((sha, parse_osv(&path.display().to_string(), &bytes)))
                 })
@@ -978,45 +1056,6 @@ impl Merged {
         }
         let records = self.absorb(parsed);
         Ok((format!("sha256:{}", hex::encode(tree.finalize())), records))
-    }
-
-    fn read_tar(&mut self, path: &Path, bytes: &[u8]) -> Result<Vec<Record>> {
-        let tar_err = |source| Error::Archive {
-            path: path.to_path_buf(),
-            source,
-        };
-        let reader: Box<dyn Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::GzDecoder::new(bytes))
-        } else {
-            Box::new(bytes)
-        };
-        let mut archive = tar::Archive::new(reader);
-        let mut records = Vec::new();
-        let mut batch = Vec::new();
-        let mut batch_size = 0;
-        for member in archive.entries().map_err(tar_err)? {
-            let mut member = member.map_err(tar_err)?;
-            if !member.header().entry_type().is_file() {
-                continue;
-            }
-            let name = member.path().map_err(tar_err)?.display().to_string();
-            if !name.ends_with(".json") {
-                continue;
-            }
-            let mut data = Vec::with_capacity(member.size() as usize);
-            member.read_to_end(&mut data).map_err(tar_err)?;
-            batch_size += data.len();
-            batch.push((format!("{}:{name}", path.display()), data));
-            // Parse in batches to bound memory on large archives.
-            if batch_size > 64 << 20 {
-                let parsed = parse_members(std::mem::take(&mut batch));
-                records.extend(self.absorb(parsed));
-                batch_size = 0;
-            }
-        }
-        let parsed = parse_members(batch);
-        records.extend(self.absorb(parsed));
-        Ok(records)
     }
 
     fn read_json_file(&mut self, path: &Path, bytes: &[u8]) -> Result<(&'static str, Vec<Record>)> {
@@ -1052,12 +1091,8 @@ impl Merged {
     }
 }
 
-fn is_tar(bytes: &[u8]) -> bool {
-    bytes.get(257..262) == Some(b"ustar")
-}
-
 /// Members parsed per batch (see [`adopt`]).
-const BATCH: usize = 512;
+pub(crate) const BATCH: usize = 512;
 
 /// Moves records that the pool's threads parsed onto this thread: copies
 /// each here and lets the pool free its own. glibc's per-thread caches keep
@@ -1065,7 +1100,7 @@ const BATCH: usize = 512;
 /// freed on this thread later leave the heap several times larger than
 /// what it holds (the snapshot's import peaked at 370 MB instead of 170 MB).
 /// Parsing in batches bounds what the pool's threads hold at once.
-fn adopt(parsed: Vec<Parsed>) -> Vec<Parsed> {
+pub(crate) fn adopt(parsed: Vec<Parsed>) -> Vec<Parsed> {
     let mut out = Vec::with_capacity(parsed.len());
     let mut theirs = Vec::new();
     for p in parsed {
@@ -1081,62 +1116,20 @@ fn adopt(parsed: Vec<Parsed>) -> Vec<Parsed> {
     out
 }
 
-/// Reads every `.json` member of a zip in parallel (each thread with its own
-/// view of the archive), in batches. Call it from outside the pool.
-fn read_zip(path: &Path, file: std::fs::File) -> Result<Vec<Parsed>> {
-    let zip_err = |source| Error::Zip {
-        path: path.to_path_buf(),
-        source,
-    };
-    let archive = zip::ZipArchive::new(FileAt {
-        file: std::sync::Arc::new(file),
-        pos: 0,
-    })
-    .map_err(zip_err)?;
-    let indexes: Vec<usize> = (0..archive.len()).collect();
-    let mut parsed = Vec::with_capacity(indexes.len());
-    for batch in indexes.chunks(BATCH) {
-        let results: Vec<Result<Option<Parsed>>> = batch
-            .par_iter()
-            .map_init(
-                // Each thread reuses one buffer for the members it reads.
-                || (archive.clone(), Vec::new()),
-                |(archive, data), &index| {
-                    let mut file = archive.by_index(index).map_err(zip_err)?;
-                    let member = file.name().map_err(zip_err)?.into_owned();
-                    if !file.is_file() || !member.ends_with(".json") {
-                        return Ok(None);
-                    }
-                    data.clear();
-                    file.read_to_end(data).map_err(|source| Error::ZipMember {
-                        path: path.to_path_buf(),
-                        member: member.clone(),
-                        source,
-                    })?;
-                    Ok(Some(parse_osv(
-                        &format!("{}:{member}", path.display()),
-                        data,
-                    )))
-                },
-            )
-            .collect();
-        let mut batch_parsed = Vec::with_capacity(results.len());
-        for result in results {
-            if let Some(p) = result? {
-                batch_parsed.push(p);
-            }
-        }
-        parsed.append(&mut adopt(batch_parsed));
-    }
-    Ok(parsed)
+/// One input of an import.
+pub(crate) enum Input<'a> {
+    /// A file or directory.
+    Path(&'a Path),
+    /// An open regular file (a download), named in messages as given.
+    File(&'a std::fs::File, &'a str),
 }
 
-/// Imports `inputs` (path, location to record) into a merged set.
-pub(crate) fn import(inputs: &[(PathBuf, String)]) -> Result<Merged> {
+/// Imports `inputs` (input, location to record) into a merged set.
+pub(crate) fn import(inputs: &[(Input<'_>, String)]) -> Result<Merged> {
     let mut merged = Merged::default();
     let mut records = Vec::new();
-    for (path, location) in inputs {
-        let mut read = merged.read_input(path, location)?;
+    for (input, location) in inputs {
+        let mut read = merged.read_input(input, location)?;
         records.append(&mut read);
     }
     // Tracker files were merged while reading; they take precedence however
@@ -1156,6 +1149,11 @@ pub(crate) fn import(inputs: &[(PathBuf, String)]) -> Result<Merged> {
             }
             slot.insert(id, (entry, rank, modified));
         }
+    }
+    if merged.vulns.is_empty() {
+        return Err(Error::NothingUsable {
+            records: merged.stats.records,
+        });
     }
     Ok(merged)
 }

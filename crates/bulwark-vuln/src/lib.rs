@@ -11,7 +11,11 @@
 //! per vulnerability live in [`Vulnerability`]. Records that alias each
 //! other (`DEBIAN-CVE-…` and `CVE-…`, an advisory and the CVEs it lists)
 //! are merged. [`Database::save`] writes a compact versioned file atomically
-//! and [`Database::open`] loads it lazily, a block at a time.
+//! ([`Database::replace`] refuses to replace a database with a much smaller
+//! one) and [`Database::open`] loads it lazily, a block at a time.
+//! [`Database::update`] downloads a feed through a [`bulwark_http::Client`]
+//! first (see [`UpdateOptions`]). Inputs are read with bounded memory:
+//! [`JSON_LIMIT`], [`MEMBER_LIMIT`], [`ARCHIVE_LIMIT`].
 //!
 //! [`scan`] matches installed packages by **source** package name and
 //! **source** version against the entries of the image's release, and
@@ -23,6 +27,7 @@
 //! See `docs/scan-report.md` for the JSON report's schema and the matching
 //! rules.
 
+mod archive;
 mod cvss;
 mod db;
 mod import;
@@ -35,8 +40,12 @@ mod vex;
 use std::path::PathBuf;
 
 pub use cvss::{base_score as cvss_v3_base_score, CvssV3};
-pub use db::{default_path, Database, DbInfo, ReleaseCounts, FORMAT_VERSION, STALE_AFTER_DAYS};
+pub use db::{
+    default_path, Database, DbInfo, ReleaseCounts, UpdateOptions, DEFAULT_MAX_DOWNLOAD,
+    FORMAT_VERSION, STALE_AFTER_DAYS,
+};
 pub use import::{ImportStats, SourceInfo};
+pub use import::{ARCHIVE_LIMIT, JSON_LIMIT, MEMBER_LIMIT};
 pub use model::{
     release_codename, release_key, AffectedRange, Entry, ParseSeverityError, RangeEnd, Severity,
     Status, Vulnerability,
@@ -156,13 +165,66 @@ pub enum Error {
         /// The version this build reads.
         expected: u32,
     },
-    /// A download failed.
-    #[error("cannot download `{url}`: {source}")]
-    Download {
-        /// The URL.
+    /// A download failed (the error names the URL, credentials redacted).
+    #[error(transparent)]
+    Http(#[from] bulwark_http::Error),
+    /// A feed URL is plain `http://` to another host than this machine.
+    #[error(
+        "`{url}`: a feed is not downloaded over plain http from another host than this \
+         machine, since anyone on the way could change it"
+    )]
+    Insecure {
+        /// The URL, credentials redacted.
         url: String,
-        /// The cause.
-        source: Box<ureq::Error>,
+    },
+    /// A download does not have the checksum it must have.
+    #[error("`{url}`: the download's {what} is `{actual}`, not the expected `{expected}`")]
+    Checksum {
+        /// The URL, credentials redacted.
+        url: String,
+        /// Which checksum: `SHA-256` or `MD5 (X-Goog-Hash)`.
+        what: &'static str,
+        /// What it must be.
+        expected: String,
+        /// What it is.
+        actual: String,
+    },
+    /// An import would replace a database with a much smaller one.
+    #[error(
+        "the import has {has} vulnerabilities, fewer than half of the {had} in `{path}`, \
+         which is left as it was"
+    )]
+    Shrink {
+        /// The database.
+        path: PathBuf,
+        /// Vulnerabilities it holds.
+        had: usize,
+        /// Vulnerabilities of the import.
+        has: usize,
+    },
+    /// An input holds no record that could be read.
+    #[error("`{path}` holds no vulnerability records that can be read ({malformed} malformed)")]
+    NoRecords {
+        /// The input as given (a URL with credentials redacted).
+        path: PathBuf,
+        /// Malformed records it holds.
+        malformed: usize,
+    },
+    /// An import gives no entry for any Debian release.
+    #[error("none of the {records} records of the import is about a Debian release")]
+    NothingUsable {
+        /// Records read.
+        records: usize,
+    },
+    /// An input, or a member of an archive, is larger than bulwark reads.
+    #[error("`{path}`: {what} is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// The input.
+        path: PathBuf,
+        /// What is too large: `the file`, `member `NAME``…
+        what: String,
+        /// The limit.
+        limit: u64,
     },
     /// A downloaded feed is not usable, or the URL cannot be downloaded.
     #[error("`{url}`: {reason}")]
@@ -173,7 +235,7 @@ pub enum Error {
         reason: String,
     },
     /// No default database path can be derived.
-    #[error("cannot find a default database path: set `BULWARK_DB`, `XDG_CACHE_HOME` or `HOME`")]
+    #[error("cannot find a default database path: neither `XDG_CACHE_HOME` nor `HOME` is set")]
     NoDefaultPath,
     /// A VEX document is not usable.
     #[error("VEX document `{path}`: {reason}")]

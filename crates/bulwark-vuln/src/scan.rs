@@ -397,7 +397,13 @@ pub fn scan(
         database: DatabaseSummary {
             format_version: info.format_version,
             newest_modified: info.newest_modified.clone(),
-            sources: info.sources.iter().map(|s| s.location.clone()).collect(),
+            // Redacted again: a database written by an older bulwark may
+            // have recorded a URL with its credentials.
+            sources: info
+                .sources
+                .iter()
+                .map(|s| bulwark_http::redact_url(&s.location))
+                .collect(),
         },
         summary: Summary::default(),
         packages: Vec::new(),

@@ -313,12 +313,16 @@ fn update_downloads_from_a_local_server() {
         }
     });
     let url = format!("http://{addr}/all.zip");
-    let (db, stats) = Database::update(&url).unwrap();
+    let client = bulwark_http::Client::new();
+    let options = bulwark_vuln::UpdateOptions::default();
+    let (db, stats) = Database::update(&url, &client, &options).unwrap();
     assert_eq!(stats.by_kind["CVE"], 11);
     assert_eq!(db.info().sources[0].location, url);
     assert_eq!(db.info().sources[0].kind, "osv-zip");
     let missing = format!("http://{addr}/missing.zip");
-    let err = Database::update(&missing).unwrap_err().to_string();
+    let err = Database::update(&missing, &client, &options)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing.zip") && err.contains("404"), "{err}");
     handle.join().unwrap();
 }

@@ -82,6 +82,9 @@ fn specific_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(bulwark_repo::Error::Untrusted { source, .. }) = cause.downcast_ref() {
         return Some(trust_code(source));
     }
+    if let Some(bulwark_vuln::Error::Checksum { .. }) = cause.downcast_ref() {
+        return Some(DIGEST_MISMATCH);
+    }
     let mismatch = matches!(
         cause.downcast_ref::<FetchError>(),
         Some(FetchError::DigestMismatch { .. } | FetchError::SizeMismatch { .. })

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use bulwark_cli::{DbCommand, OutputFormat, ScanArgs, ScanFormat, SeverityArg};
 use bulwark_vuln::{Database, Severity};
@@ -15,7 +15,30 @@ use crate::printer::Printer;
 fn db_path(db: Option<&Path>) -> Result<PathBuf> {
     match db {
         Some(p) => Ok(p.to_path_buf()),
-        None => Ok(bulwark_vuln::default_path()?),
+        None => Ok(bulwark_vuln::default_path()
+            .map_err(|e| Hinted(e, "pass --db FILE or set BULWARK_DB"))?),
+    }
+}
+
+/// A library error with the command line's hint of what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} ({1})")]
+struct Hinted(#[source] bulwark_vuln::Error, &'static str);
+
+/// Adds the command line's hint to the errors of `db import` and `db update`
+/// that a flag overrides.
+fn hint(err: bulwark_vuln::Error) -> anyhow::Error {
+    match err {
+        e @ bulwark_vuln::Error::Shrink { .. } => {
+            Hinted(e, "pass --allow-shrink to accept a smaller feed").into()
+        }
+        e @ bulwark_vuln::Error::Insecure { .. } => {
+            Hinted(e, "use https, or pass --allow-http").into()
+        }
+        e @ bulwark_vuln::Error::Feed { .. } if e.to_string().contains("only http://") => {
+            Hinted(e, "import a local file with `bulwark db import PATH`").into()
+        }
+        e => e.into(),
     }
 }
 
@@ -163,27 +186,53 @@ fn colourize(table: &str) -> String {
 /// `bulwark db …`.
 pub fn db(command: &DbCommand, printer: &Printer) -> Result<()> {
     match command {
-        DbCommand::Import { paths, db } => {
+        DbCommand::Import {
+            paths,
+            db,
+            allow_shrink,
+        } => {
             let path = db_path(db.as_deref())?;
             let inputs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-            let (database, stats) = Database::import(&inputs)?;
-            database
-                .save(&path)
-                .with_context(|| format!("cannot write the database `{}`", path.display()))?;
+            let (database, stats) = Database::import(&inputs).map_err(hint)?;
+            database.replace(&path, *allow_shrink).map_err(hint)?;
             report_import(&path, &stats, printer);
         }
-        DbCommand::Update { url, db } => {
+        DbCommand::Update {
+            url,
+            db,
+            allow_http,
+            allow_shrink,
+            sha256,
+            max_size,
+            timeout,
+        } => {
             let path = db_path(db.as_deref())?;
-            let (database, stats) = Database::update(url)?;
-            database
-                .save(&path)
-                .with_context(|| format!("cannot write the database `{}`", path.display()))?;
+            let timeout = std::time::Duration::from_secs(*timeout);
+            let client = bulwark_http::Client::with_options(&bulwark_http::Options {
+                connect_timeout: timeout.min(std::time::Duration::from_secs(20)),
+                read_timeout: timeout,
+                ..bulwark_http::Options::default()
+            })?;
+            let options = bulwark_vuln::UpdateOptions {
+                allow_http: *allow_http,
+                sha256: sha256.clone(),
+                max_size: *max_size,
+                ..bulwark_vuln::UpdateOptions::default()
+            };
+            let (database, stats) = Database::update(url, &client, &options).map_err(hint)?;
+            database.replace(&path, *allow_shrink).map_err(hint)?;
             report_import(&path, &stats, printer);
         }
         DbCommand::Info { db, format } => {
             let path = db_path(db.as_deref())?;
             let database = Database::open(&path)?;
-            let info = database.info();
+            let mut info = database.info().clone();
+            // A database written by an older bulwark may hold a URL with
+            // its credentials.
+            for source in &mut info.sources {
+                source.location = bulwark_http::redact_url(&source.location);
+            }
+            let info = &info;
             match format {
                 OutputFormat::Json => {
                     printer.data(&serde_json::to_string_pretty(&serde_json::json!({
