@@ -5,7 +5,9 @@ use std::io::Read as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path};
 
-use bulwark_spec::{DpkgDatabase, PathKind as SpecPathKind, Spec};
+use bulwark_spec::{
+    DpkgDatabase, Mode, Owner, PathKind as SpecPathKind, Spec, MAX_FILE_SOURCE_BYTES,
+};
 
 use crate::cacert::{fingerprint, pem_certificates, subject_hash};
 use crate::ldcache;
@@ -356,16 +358,18 @@ fn accounts(facts: &[PackageFacts], spec: &Spec, epoch: u64, tree: &mut Tree) ->
             gids.insert(gid);
             group.push_str(&format!("{}:x:{gid}:\n", u.username));
         }
-        let home = u
-            .home
-            .clone()
-            .unwrap_or_else(|| format!("/home/{}", u.username));
-        let shell = u.shell.clone().unwrap_or_else(|| "/sbin/nologin".into());
+        let home = u.home.as_ref().map_or_else(
+            || format!("/home/{}", u.username),
+            |h| h.as_str().to_string(),
+        );
+        let shell = u.shell.as_ref().map_or("/sbin/nologin", |s| s.as_str());
         spec_user_lines.push_str(&format!(
             "{}:x:{}:{gid}::{home}:{shell}\n",
             u.username, u.uid
         ));
-        if home != "/nonexistent" && home.starts_with('/') && !home.split('/').any(|c| c == "..") {
+        // Absolute and normalized: an `ImagePath`, or the default under
+        // `/home` with a valid user name.
+        if home != "/nonexistent" {
             tree.nodes.insert(
                 layer_path(&home),
                 Node {
@@ -819,22 +823,14 @@ fn status_file(facts: &[PackageFacts]) -> String {
     out
 }
 
-fn parse_owner(key: &str, owner: Option<&String>) -> Result<(u64, u64), Error> {
-    match owner {
-        None => Ok((0, 0)),
-        Some(o) => bulwark_spec::parse_owner(o)
-            .map(|(u, g)| (u64::from(u), u64::from(g)))
-            .ok_or_else(|| spec_err(key, format!("`{o}` is not UID:GID"))),
-    }
+/// An owner of the spec as the tree's ids; `0:0` when not given.
+fn ids(owner: Option<Owner>) -> (u64, u64) {
+    owner.map_or((0, 0), |o| (u64::from(o.uid), u64::from(o.gid)))
 }
 
-fn parse_mode(key: &str, mode: Option<&String>, default: u32) -> Result<u32, Error> {
-    match mode {
-        None => Ok(default),
-        Some(m) => {
-            bulwark_spec::parse_mode(m).ok_or_else(|| spec_err(key, format!("`{m}` is not octal")))
-        }
-    }
+/// A mode of the spec as bits, `default` when not given.
+fn bits(mode: Option<Mode>, default: u32) -> u32 {
+    mode.map_or(default, Mode::bits)
 }
 
 /// The spec's `files` and `paths`, then the checks of the finished tree
@@ -855,27 +851,21 @@ fn spec_entries(spec: &Spec, image: &Image<'_>, epoch: u64, tree: &mut Tree) -> 
     for (i, f) in spec.files.iter().enumerate() {
         let key = format!("files[{i}]");
         let path_key = format!("{key}.path");
-        let path = destination(&path_key, &f.path)?;
+        let path = layer_path(f.path.as_str());
         let data = read_source(&format!("{key}.source"), &spec.base_dir, &f.source)?;
-        let (uid, gid) = parse_owner(&format!("{key}.owner"), f.owner.as_ref())?;
-        let mut node = Node::file(
-            data,
-            parse_mode(&format!("{key}.mode"), f.mode.as_ref(), 0o644)?,
-            epoch,
-        );
-        (node.uid, node.gid) = (uid, gid);
+        let mut node = Node::file(data, bits(f.mode, 0o644), epoch);
+        (node.uid, node.gid) = ids(f.owner);
         claim(&mut origin, &path, &path_key)?;
         tree.nodes.insert(path, node);
     }
     for (i, p) in spec.paths.iter().enumerate() {
         let key = format!("paths[{i}]");
         let path_key = format!("{key}.path");
-        let mode_key = format!("{key}.mode");
-        let path = destination(&path_key, &p.path)?;
-        let (uid, gid) = parse_owner(&format!("{key}.owner"), p.owner.as_ref())?;
+        let path = layer_path(p.path.as_str());
+        let (uid, gid) = ids(p.owner);
         match p.kind {
             SpecPathKind::Directory => {
-                let mut node = Node::dir(parse_mode(&mode_key, p.mode.as_ref(), 0o755)?, epoch);
+                let mut node = Node::dir(bits(p.mode, 0o755), epoch);
                 (node.uid, node.gid) = (uid, gid);
                 claim(&mut origin, &path, &path_key)?;
                 tree.nodes.insert(path, node);
@@ -899,9 +889,7 @@ fn spec_entries(spec: &Spec, image: &Image<'_>, epoch: u64, tree: &mut Tree) -> 
                     p.owner.is_some().then_some(gid),
                 );
                 if let Some(node) = tree.nodes.get_mut(&path) {
-                    if let Some(m) = p.mode.as_ref() {
-                        node.mode = parse_mode(&mode_key, Some(m), 0)?;
-                    }
+                    node.mode = bits(p.mode, node.mode);
                     node.uid = owner_uid.unwrap_or(node.uid);
                     node.gid = owner_gid.unwrap_or(node.gid);
                     continue;
@@ -923,7 +911,7 @@ fn spec_entries(spec: &Spec, image: &Image<'_>, epoch: u64, tree: &mut Tree) -> 
                         ),
                     ));
                 };
-                let mut node = Node::dir(parse_mode(&mode_key, p.mode.as_ref(), mode)?, epoch);
+                let mut node = Node::dir(bits(p.mode, mode), epoch);
                 node.uid = owner_uid.unwrap_or(u);
                 node.gid = owner_gid.unwrap_or(g);
                 tree.nodes.insert(path, node);
@@ -931,27 +919,6 @@ fn spec_entries(spec: &Spec, image: &Image<'_>, epoch: u64, tree: &mut Tree) -> 
         }
     }
     check_tree(tree, image, &origin)
-}
-
-/// A spec destination as a layer path: absolute, without `.` or `..`
-/// components (repeated and trailing slashes are ignored), merged-`/usr`
-/// rewritten.
-fn destination(key: &str, path: &str) -> Result<String, Error> {
-    let mut parts = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" => {}
-            "." | ".." => return Err(spec_err(key, format!("`{path}` has a `{c}` component"))),
-            c => parts.push(c),
-        }
-    }
-    if !path.starts_with('/') || parts.is_empty() {
-        return Err(spec_err(
-            key,
-            format!("`{path}` is not an absolute path below `/`"),
-        ));
-    }
-    Ok(layer_path(&parts.join("/")))
 }
 
 /// Whether a relative path stays inside its base, read lexically.
@@ -972,9 +939,11 @@ fn lexically_inside(path: &Path) -> bool {
 }
 
 /// Reads a `files[].source`: it must resolve, symlinks followed, to a
-/// regular file inside the spec's directory. The file opened is checked to
-/// be the one resolved, so a symlink swapped in meanwhile is not followed
-/// out of the directory.
+/// regular file of at most [`MAX_FILE_SOURCE_BYTES`] inside the spec's
+/// directory. The file opened is checked to be the one resolved, so a
+/// symlink swapped in meanwhile is not followed out of the directory, and
+/// it is opened without blocking, so a FIFO swapped in is refused rather
+/// than waited on; exactly the size it had is read.
 fn read_source(key: &str, base_dir: &Path, source: &Path) -> Result<Vec<u8>, Error> {
     let io_err = |path: &Path| {
         let (key, path) = (key.to_string(), path.to_path_buf());
@@ -1010,16 +979,35 @@ fn read_source(key: &str, base_dir: &Path, source: &Path) -> Result<Vec<u8>, Err
             format!("`{}` is not a regular file", source.display()),
         ));
     }
-    let mut file = std::fs::File::open(&real).map_err(io_err(&real))?;
-    let opened = file.metadata().map_err(io_err(&real))?;
-    if !opened.is_file() || (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+    if meta.len() > MAX_FILE_SOURCE_BYTES {
         return Err(spec_err(
             key,
-            format!("`{}` changed while it was being read", source.display()),
+            format!(
+                "`{}` is {} bytes, more than the limit of {MAX_FILE_SOURCE_BYTES}",
+                source.display(),
+                meta.len()
+            ),
         ));
     }
-    let mut data = Vec::new();
-    file.read_to_end(&mut data).map_err(io_err(&real))?;
+    let changed = || {
+        spec_err(
+            key,
+            format!("`{}` changed while it was being read", source.display()),
+        )
+    };
+    let file = bulwark_oci::open_regular(&real).map_err(|err| spec_err(key, err.to_string()))?;
+    let opened = file.metadata().map_err(io_err(&real))?;
+    let len = opened.len();
+    if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) || len != meta.len() {
+        return Err(changed());
+    }
+    let mut data = Vec::with_capacity(usize::try_from(len).map_err(|_| changed())?);
+    file.take(len.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(io_err(&real))?;
+    if data.len() as u64 != len {
+        return Err(changed());
+    }
     Ok(data)
 }
 

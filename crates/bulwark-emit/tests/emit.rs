@@ -474,7 +474,7 @@ fn docker_archive_does_not_replace_a_directory_or_a_pipe() {
             &BTreeMap::new(),
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Oci(OciError::NotAFile(_))), "{err}");
+        assert!(matches!(err, Error::Oci(OciError::NotAFile(..))), "{err}");
         assert!(err.to_string().contains("is not a regular file"), "{err}");
     }
     use std::os::unix::fs::FileTypeExt;

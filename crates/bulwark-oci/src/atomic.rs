@@ -43,7 +43,12 @@ impl AtomicFile {
         let replaced = match fs::symlink_metadata(dest) {
             Ok(meta) if meta.is_file() => Some(meta.permissions().mode() & 0o7777),
             Ok(meta) if meta.file_type().is_symlink() => None,
-            Ok(_) => return Err(Error::NotAFile(dest.to_owned())),
+            Ok(meta) => {
+                return Err(Error::NotAFile(
+                    dest.to_owned(),
+                    crate::file_kind(&meta.file_type()),
+                ))
+            }
             Err(_) => None,
         };
         let mut file = Self::create_in(dir)?;
@@ -189,7 +194,7 @@ mod tests {
     fn special_files_are_refused_and_symlinks_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let err = write_atomic(dir.path(), b"x").unwrap_err();
-        assert!(matches!(err, Error::NotAFile(_)), "{err}");
+        assert!(matches!(err, Error::NotAFile(..)), "{err}");
         let target = dir.path().join("target");
         fs::write(&target, b"keep").unwrap();
         let link = dir.path().join("link");

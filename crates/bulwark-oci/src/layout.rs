@@ -41,7 +41,7 @@ impl Layout {
             {
                 return Err(Error::NotALayout(root.to_owned()))
             }
-            Err(Error::NotAFile(_)) => return Err(Error::NotALayout(root.to_owned())),
+            Err(Error::NotAFile(..)) => return Err(Error::NotALayout(root.to_owned())),
             Err(err) => return Err(err),
         };
         let bytes = read_bounded(file, &path, 1 << 16)?;
@@ -167,15 +167,18 @@ impl Layout {
         Ok(descriptor)
     }
 
-    /// Stores the file at `src` as the blob of `descriptor` (which the
-    /// caller computed): hard-linked when `src` is on the same file system,
-    /// else copied. Its size must be the descriptor's.
+    /// Stores a copy of the file at `src` as the blob of `descriptor`
+    /// (which the caller computed); its size must be the descriptor's.
+    ///
+    /// Never a hard link: a layout shares no inode with a cache or another
+    /// layout, so a blob overwritten in place in one of them cannot corrupt
+    /// the others. The copy goes through `copy_file_range`, which file
+    /// systems that can (btrfs, XFS) turn into a reflink.
     pub fn import_blob(&self, src: &Path, descriptor: &Descriptor) -> Result<(), Error> {
         let dest = self.blob_path(&descriptor.digest)?;
-        let meta = fs::metadata(src).map_err(|source| Error::io("read", src, source))?;
-        if !meta.is_file() {
-            return Err(Error::NotAFile(src.to_owned()));
-        }
+        let meta = crate::open_regular(src)?
+            .metadata()
+            .map_err(|source| Error::io("read", src, source))?;
         if meta.len() != descriptor.size {
             return Err(Error::SizeMismatch {
                 blob: src.display().to_string(),
@@ -188,21 +191,6 @@ impl Layout {
         }
         fs::create_dir_all(&self.blobs)
             .map_err(|source| Error::io("create directory", &self.blobs, source))?;
-        // Link to a temporary name first, then rename: a concurrent writer
-        // of the same blob can't make this fail, and `dest` never appears
-        // partly written.
-        let tmp = tempfile::Builder::new()
-            .prefix(crate::TEMP_PREFIX)
-            .tempfile_in(&self.blobs)
-            .map_err(|source| Error::io("create a temporary file in", &self.blobs, source))?
-            .into_temp_path();
-        let linked = fs::remove_file(&tmp).is_ok() && fs::hard_link(src, &tmp).is_ok();
-        if linked {
-            return tmp
-                .persist(&dest)
-                .map_err(|err| Error::io("rename a temporary file to", &dest, err.error));
-        }
-        drop(tmp);
         crate::copy_atomic(src, &dest).map(|_| ())
     }
 }

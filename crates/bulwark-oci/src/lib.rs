@@ -73,8 +73,8 @@ pub enum Error {
     },
     /// A path that must be a regular file is a directory, a device, a FIFO
     /// or a socket.
-    #[error("`{}` is not a regular file", .0.display())]
-    NotAFile(PathBuf),
+    #[error("`{}` is not a regular file ({})", .0.display(), .1)]
+    NotAFile(PathBuf, &'static str),
     /// The directory is not an OCI image layout (nor empty, where a new
     /// one may be made).
     #[error("`{}` is not an OCI image layout (no `oci-layout` file)", .0.display())]
@@ -239,16 +239,49 @@ impl Error {
 /// and the open itself does not block on a FIFO.
 pub fn open_regular(path: &Path) -> Result<File, Error> {
     use std::os::unix::fs::OpenOptionsExt as _;
+    // Checked before opening too: opening a device can have effects.
+    let before = std::fs::metadata(path).map_err(|source| Error::io("open", path, source))?;
+    if !before.is_file() {
+        return Err(Error::NotAFile(
+            path.to_owned(),
+            file_kind(&before.file_type()),
+        ));
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|source| Error::io("open", path, source))?;
     let meta = file
         .metadata()
         .map_err(|source| Error::io("read", path, source))?;
     if !meta.is_file() {
-        return Err(Error::NotAFile(path.to_owned()));
+        return Err(Error::NotAFile(
+            path.to_owned(),
+            file_kind(&meta.file_type()),
+        ));
     }
     Ok(file)
+}
+
+/// What a file that is not a regular file is, as a message says it.
+pub fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_file() {
+        "a regular file"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
 }

@@ -14,6 +14,29 @@
 //! (`KEY:` or `~`) in `environment`, `annotations`, `cmd` or `entrypoint` is
 //! an error (write `""`).
 //!
+//! Modes, owners and paths in the image are read as text, expanded, then
+//! converted once into [`Mode`], [`Owner`] and [`ImagePath`] while the spec
+//! is validated: a loaded [`Spec`] holds only typed values for them.
+//!
+//! # Limits
+//!
+//! A spec comes from outside, so what it may cost to read is bounded, each
+//! limit checked in time linear in the file and before anything is
+//! expanded or fetched:
+//!
+//! - the spec file: a regular file (not a FIFO, a device or a directory) of
+//!   at most [`MAX_SPEC_BYTES`] (1 MiB), UTF-8;
+//! - its YAML: at most [`MAX_DEPTH`] (32) levels of nested mappings and
+//!   sequences and at most [`MAX_NODES`] (100,000) nodes, and at most
+//!   [`MAX_EXPANDED_BYTES`] (1 MiB) of scalar text, each counted with the
+//!   aliases expanded, so that a few bytes of anchors and aliases cannot
+//!   stand for gigabytes;
+//! - an `annotations` value: at most [`MAX_ANNOTATION_BYTES`] (64 KiB); an
+//!   `environment` value: at most [`MAX_ENVIRONMENT_VALUE_BYTES`] (32 KiB),
+//!   both after expansion;
+//! - a `files[].source` (read when the image is assembled): a regular file
+//!   of at most [`MAX_FILE_SOURCE_BYTES`] (1 GiB).
+//!
 //! # Validation rules
 //!
 //! Errors name the spec file and the key, e.g. `accounts.users[1].username`.
@@ -29,22 +52,36 @@
 //! - `accounts`: user names, group names and group members follow Debian's
 //!   default `adduser`/`useradd` rule, `^[a-z_][a-z0-9_-]*[$]?$`, at most 32
 //!   characters. No two users share a name or a uid, no two groups a name or
-//!   a gid (users may share a primary gid). `home` and `shell` are absolute,
-//!   normalized paths (as for `files[].path`) without `:`. `run-as` is `NAME`,
-//!   `UID`, `NAME:GROUP` or `UID:GID` (either half may be a name or a
-//!   number); a name must be declared in `users` (or `groups`).
+//!   a gid (users may share a primary gid). A user with uid 0 would be a
+//!   second root and needs `allow-uid-0: true`. `home` and `shell` are
+//!   absolute, normalized paths (as for `files[].path`) without `:`.
+//!   `run-as` is `NAME`, `UID`, `NAME:GROUP` or `UID:GID` (either half may be
+//!   a name or a number); a name must be declared in `users` (or `groups`).
 //! - `files[].path`, `paths[].path`: absolute and normalized (no `.` or `..`
 //!   component, no `//`, no trailing `/`), not `/`, no NUL or newline; each
 //!   path once across `files` and `paths`.
 //! - `files[].source`: relative, not climbing out of the spec's directory
 //!   (lexically; symlinks are checked when the file is read).
 //! - `paths[].target`: required for `type: symlink`, refused for the others.
-//! - `workdir`: absolute. `environment` names: non-empty, without `=` or NUL.
+//! - `files[].mode`, `paths[].mode`: octal, at most `0o7777`; `owner`:
+//!   numeric `UID:GID`.
+//! - `workdir`: absolute. `environment` names: `^[A-Za-z_][A-Za-z0-9_]*$`.
+//! - `annotations`: none under `dev.bulwark.`, where bulwark records the
+//!   build.
+
+mod limits;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use limits::{
+    MAX_ANNOTATION_BYTES, MAX_DEPTH, MAX_ENVIRONMENT_VALUE_BYTES, MAX_EXPANDED_BYTES,
+    MAX_FILE_SOURCE_BYTES, MAX_NODES, MAX_SPEC_BYTES,
+};
+pub use values::{ImagePath, Mode, Owner};
 
 /// Why a spec could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -148,12 +185,12 @@ pub struct Spec {
     /// Environment variables.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
-    /// Local files copied into the image.
-    #[serde(default)]
-    pub files: Vec<FileEntry>,
-    /// Directories, symlinks and permission changes.
-    #[serde(default)]
-    pub paths: Vec<PathEntry>,
+    /// `files` as written, until it is expanded and converted.
+    #[serde(rename = "files", default, skip_serializing)]
+    files_text: Vec<FileText>,
+    /// `paths` as written, until it is expanded and converted.
+    #[serde(rename = "paths", default, skip_serializing)]
+    paths_text: Vec<PathText>,
     /// Annotations on the image manifest.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
@@ -175,6 +212,12 @@ pub struct Spec {
     /// Directory of the spec file; relative `files` sources resolve from it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Local files copied into the image.
+    #[serde(skip_deserializing)]
+    pub files: Vec<FileEntry>,
+    /// Directories, symlinks and permission changes.
+    #[serde(skip_deserializing)]
+    pub paths: Vec<PathEntry>,
 }
 
 fn default_tag() -> String {
@@ -443,13 +486,16 @@ pub struct Accounts {
     /// Groups to add to `/etc/group`.
     #[serde(default)]
     pub groups: Vec<Group>,
-    /// Users to add to `/etc/passwd` and `/etc/shadow`.
-    #[serde(default)]
-    pub users: Vec<User>,
+    /// `users` as written, until it is expanded and converted.
+    #[serde(rename = "users", default, skip_serializing)]
+    users_text: Vec<UserText>,
     /// The user the image runs as: `NAME`, `UID`, `NAME:GROUP` or `UID:GID`,
     /// a name being one declared in `users` (or `groups`).
     #[serde(default)]
     pub run_as: Option<String>,
+    /// Users to add to `/etc/passwd` and `/etc/shadow`.
+    #[serde(skip_deserializing)]
+    pub users: Vec<User>,
 }
 
 /// A group.
@@ -466,58 +512,98 @@ pub struct Group {
 }
 
 /// A user.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
 pub struct User {
     /// User name: `^[a-z_][a-z0-9_-]*[$]?$`, at most 32 characters.
     pub username: String,
-    /// Numeric user id.
+    /// Numeric user id; 0 only with [`User::allow_uid_0`].
     pub uid: u32,
     /// Primary group id; default the uid.
-    #[serde(default)]
     pub gid: Option<u32>,
     /// Home directory; default `/home/USERNAME`, created owned by the user.
-    #[serde(default)]
-    pub home: Option<String>,
+    pub home: Option<ImagePath>,
     /// Login shell; default `/sbin/nologin`.
+    pub shell: Option<ImagePath>,
+    /// Whether uid 0 is intended: the user is then a second root.
+    pub allow_uid_0: bool,
+}
+
+/// A user as written.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct UserText {
+    username: String,
+    uid: u32,
     #[serde(default)]
-    pub shell: Option<String>,
+    gid: Option<u32>,
+    #[serde(default)]
+    home: Option<String>,
+    #[serde(default)]
+    shell: Option<String>,
+    #[serde(default)]
+    allow_uid_0: bool,
 }
 
 /// A local file copied into the image.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
 pub struct FileEntry {
     /// Source path, relative to the spec's directory and inside it.
     pub source: PathBuf,
-    /// Absolute destination path in the image.
-    pub path: String,
-    /// Octal mode, e.g. `"0644"`; default 0644.
+    /// Destination in the image.
+    pub path: ImagePath,
+    /// Mode; default 0644.
+    pub mode: Option<Mode>,
+    /// Owner; default `0:0`.
+    pub owner: Option<Owner>,
+}
+
+/// A `files` entry as written.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileText {
+    source: PathBuf,
+    path: String,
     #[serde(default)]
-    pub mode: Option<String>,
-    /// `UID:GID`; default `0:0`.
+    mode: Option<String>,
     #[serde(default)]
-    pub owner: Option<String>,
+    owner: Option<String>,
 }
 
 /// A directory, symlink or permission change.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
 pub struct PathEntry {
-    /// Absolute path in the image.
-    pub path: String,
+    /// The path in the image.
+    pub path: ImagePath,
     /// What to do there.
     #[serde(rename = "type")]
     pub kind: PathKind,
-    /// Symlink target: required for `symlink`, refused otherwise.
-    #[serde(default)]
+    /// Symlink target: set for `symlink` (non-empty, without NUL), `None`
+    /// otherwise.
     pub target: Option<String>,
-    /// Octal mode, e.g. `"0755"`.
+    /// Mode: for a directory, default 0755; for `permissions`, unchanged if
+    /// not given.
+    pub mode: Option<Mode>,
+    /// Owner: for a directory or symlink, default `0:0`; for
+    /// `permissions`, unchanged if not given.
+    pub owner: Option<Owner>,
+}
+
+/// A `paths` entry as written.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PathText {
+    path: String,
+    #[serde(rename = "type")]
+    kind: PathKind,
     #[serde(default)]
-    pub mode: Option<String>,
-    /// `UID:GID`.
+    target: Option<String>,
     #[serde(default)]
-    pub owner: Option<String>,
+    mode: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 /// The kind of a [`PathEntry`].
@@ -530,18 +616,6 @@ pub enum PathKind {
     Symlink,
     /// Change the mode or owner of an existing path.
     Permissions,
-}
-
-/// Parses an octal mode string such as `"0755"`.
-pub fn parse_mode(s: &str) -> Option<u32> {
-    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8).ok()?;
-    (m <= 0o7777).then_some(m)
-}
-
-/// Parses `UID:GID` (numeric).
-pub fn parse_owner(s: &str) -> Option<(u32, u32)> {
-    let (u, g) = s.split_once(':')?;
-    Some((u.parse().ok()?, g.parse().ok()?))
 }
 
 /// The Debian architectures `architectures` may name (`all` is not one: it
@@ -557,12 +631,20 @@ const MAX_ACCOUNT_NAME: usize = 32;
 
 impl Spec {
     /// Loads a spec file, expanding `${VAR}` from the process environment.
+    /// The file must be a regular file of at most [`MAX_SPEC_BYTES`].
     pub fn load(path: &Path) -> Result<Spec, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        Self::load_with_text(path).map(|(spec, _)| spec)
+    }
+
+    /// [`Spec::load`], also returning the text that was parsed (read once,
+    /// so that what is recorded of the file is what was built from).
+    pub fn load_with_text(path: &Path) -> Result<(Spec, String), Error> {
+        let text = limits::read_spec(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text, path, &|k| std::env::var(k).ok())
+        let spec = Self::parse(&text, path, &|k| std::env::var(k).ok())?;
+        Ok((spec, text))
     }
 
     /// Parses spec text; `env` looks up variables. `path` names the spec in
@@ -576,6 +658,12 @@ impl Spec {
             path: path.to_owned(),
             message: e.to_string(),
         };
+        // Size, depth and alias expansion, before a parser that would pay
+        // for them reads the text.
+        limits::check_yaml(text).map_err(|message| Error::Yaml {
+            path: path.to_owned(),
+            message,
+        })?;
         // One typed pass over the text: structure, unknown keys and types,
         // with key and line. It reads a scalar where a string is expected by
         // its exact text (`8080`, `true`, `1.0` stay as written), which a pass
@@ -664,7 +752,7 @@ impl Spec {
             x(&mut g.groupname, &format!("{k}.groupname"))?;
             xv(&mut g.members, &format!("{k}.members"))?;
         }
-        for (i, u) in self.accounts.users.iter_mut().enumerate() {
+        for (i, u) in self.accounts.users_text.iter_mut().enumerate() {
             let k = format!("accounts.users[{i}]");
             x(&mut u.username, &format!("{k}.username"))?;
             xo(&mut u.home, &format!("{k}.home"))?;
@@ -675,7 +763,7 @@ impl Spec {
         xv(&mut self.cmd, "cmd")?;
         xo(&mut self.workdir, "workdir")?;
         xm(&mut self.environment, "environment")?;
-        for (i, f) in self.files.iter_mut().enumerate() {
+        for (i, f) in self.files_text.iter_mut().enumerate() {
             let k = format!("files[{i}]");
             if let Some(s) = f.source.to_str() {
                 let mut s = s.to_string();
@@ -686,7 +774,7 @@ impl Spec {
             xo(&mut f.mode, &format!("{k}.mode"))?;
             xo(&mut f.owner, &format!("{k}.owner"))?;
         }
-        for (i, p) in self.paths.iter_mut().enumerate() {
+        for (i, p) in self.paths_text.iter_mut().enumerate() {
             let k = format!("paths[{i}]");
             x(&mut p.path, &format!("{k}.path"))?;
             xo(&mut p.target, &format!("{k}.target"))?;
@@ -697,7 +785,9 @@ impl Spec {
         Ok(())
     }
 
-    fn validate(&self, path: &Path) -> Result<(), Error> {
+    /// Checks every value, and converts the text of `files`, `paths` and
+    /// `accounts.users` into their typed values.
+    fn validate(&mut self, path: &Path) -> Result<(), Error> {
         let invalid = |key: &str, reason: String| Error::Invalid {
             path: path.to_owned(),
             key: key.to_string(),
@@ -724,22 +814,8 @@ impl Spec {
             ));
         }
         // A tag, as OCI and Docker references spell one.
-        if self.tag.is_empty()
-            || self.tag.len() > 128
-            || self.tag.starts_with(['.', '-'])
-            || !self
-                .tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-        {
-            return Err(invalid(
-                "tag",
-                format!(
-                    "`{}` is not a valid tag (at most 128 letters, digits, `-`, `.` or `_`, \
-                     not starting with `.` or `-`)",
-                    self.tag.escape_debug()
-                ),
-            ));
+        if let Err(message) = bulwark_oci::check_tag(&self.tag) {
+            return Err(invalid("tag", message));
         }
         let mut archs = std::collections::BTreeSet::new();
         for (i, a) in self.architectures.iter().enumerate() {
@@ -858,42 +934,45 @@ impl Spec {
         }
         self.validate_accounts(&invalid)?;
         // `files` and `paths`: each path once, across both lists.
-        let mut seen: BTreeMap<&str, String> = BTreeMap::new();
-        for (i, f) in self.files.iter().enumerate() {
+        let mut seen: BTreeMap<ImagePath, String> = BTreeMap::new();
+        let mut claim = |p: &ImagePath, key: String| match seen.get(p) {
+            Some(first) => Err(invalid(
+                &key,
+                format!(
+                    "`{}` is already given by `{first}`",
+                    p.as_str().escape_debug()
+                ),
+            )),
+            None => {
+                seen.insert(p.clone(), key);
+                Ok(())
+            }
+        };
+        let mut files = Vec::with_capacity(self.files_text.len());
+        for (i, f) in std::mem::take(&mut self.files_text).into_iter().enumerate() {
             let key = format!("files[{i}]");
-            check_image_path(&f.path).map_err(|r| invalid(&format!("{key}.path"), r))?;
-            if let Some(first) = seen.insert(&f.path, format!("{key}.path")) {
-                return Err(invalid(
-                    &format!("{key}.path"),
-                    format!("`{}` is already given by `{first}`", f.path),
-                ));
-            }
+            let dest = typed::<ImagePath>(&f.path, &format!("{key}.path"), &invalid)?;
+            claim(&dest, format!("{key}.path"))?;
             check_source(&f.source).map_err(|r| invalid(&format!("{key}.source"), r))?;
-            if let Some(m) = &f.mode {
-                parse_mode(m).ok_or_else(|| {
-                    invalid(&format!("{key}.mode"), format!("`{m}` is not octal"))
-                })?;
-            }
-            if let Some(o) = &f.owner {
-                parse_owner(o).ok_or_else(|| {
-                    invalid(&format!("{key}.owner"), format!("`{o}` is not UID:GID"))
-                })?;
-            }
+            files.push(FileEntry {
+                source: f.source,
+                path: dest,
+                mode: typed_opt(f.mode.as_deref(), &format!("{key}.mode"), &invalid)?,
+                owner: typed_opt(f.owner.as_deref(), &format!("{key}.owner"), &invalid)?,
+            });
         }
-        for (i, p) in self.paths.iter().enumerate() {
+        self.files = files;
+        let mut paths = Vec::with_capacity(self.paths_text.len());
+        for (i, p) in std::mem::take(&mut self.paths_text).into_iter().enumerate() {
             let key = format!("paths[{i}]");
-            check_image_path(&p.path).map_err(|r| invalid(&format!("{key}.path"), r))?;
-            if let Some(first) = seen.insert(&p.path, format!("{key}.path")) {
-                return Err(invalid(
-                    &format!("{key}.path"),
-                    format!("`{}` is already given by `{first}`", p.path),
-                ));
-            }
+            let dest = typed::<ImagePath>(&p.path, &format!("{key}.path"), &invalid)?;
+            claim(&dest, format!("{key}.path"))?;
+            let shown = dest.as_str().escape_debug();
             match (p.kind, &p.target) {
                 (PathKind::Symlink, None) => {
                     return Err(invalid(
                         &format!("{key}.target"),
-                        format!("symlink `{}` needs a target", p.path),
+                        format!("symlink `{shown}` needs a target"),
                     ))
                 }
                 (PathKind::Symlink, Some(t)) if t.is_empty() || t.contains('\0') => {
@@ -905,25 +984,20 @@ impl Spec {
                 (PathKind::Directory | PathKind::Permissions, Some(_)) => {
                     return Err(invalid(
                         &format!("{key}.target"),
-                        format!(
-                            "only a `type: symlink` entry has a target; `{}` is not one",
-                            p.path
-                        ),
+                        format!("only a `type: symlink` entry has a target; `{shown}` is not one"),
                     ))
                 }
                 _ => {}
             }
-            if let Some(m) = &p.mode {
-                parse_mode(m).ok_or_else(|| {
-                    invalid(&format!("{key}.mode"), format!("`{m}` is not octal"))
-                })?;
-            }
-            if let Some(o) = &p.owner {
-                parse_owner(o).ok_or_else(|| {
-                    invalid(&format!("{key}.owner"), format!("`{o}` is not UID:GID"))
-                })?;
-            }
+            paths.push(PathEntry {
+                path: dest,
+                kind: p.kind,
+                target: p.target,
+                mode: typed_opt(p.mode.as_deref(), &format!("{key}.mode"), &invalid)?,
+                owner: typed_opt(p.owner.as_deref(), &format!("{key}.owner"), &invalid)?,
+            });
         }
+        self.paths = paths;
         if let Some(w) = &self.workdir {
             if !w.starts_with('/') || w.contains(['\0', '\n']) {
                 return Err(invalid(
@@ -933,16 +1007,25 @@ impl Spec {
             }
         }
         for (k, v) in &self.environment {
-            if k.is_empty() || k.contains(['=', '\0']) {
+            let key = format!("environment.{}", k.escape_debug());
+            if !is_variable_name(k) {
                 return Err(invalid(
-                    &format!("environment.{}", k.escape_debug()),
-                    "a variable name must be non-empty, without `=` or NUL".into(),
+                    &key,
+                    "a variable name is a letter or `_`, then letters, digits or `_` \
+                     (`^[A-Za-z_][A-Za-z0-9_]*$`)"
+                        .into(),
                 ));
             }
             if v.contains('\0') {
+                return Err(invalid(&key, "the value contains NUL".into()));
+            }
+            if v.len() > MAX_ENVIRONMENT_VALUE_BYTES {
                 return Err(invalid(
-                    &format!("environment.{k}"),
-                    "the value contains NUL".into(),
+                    &key,
+                    format!(
+                        "the value is {} bytes, more than the limit of {MAX_ENVIRONMENT_VALUE_BYTES}",
+                        v.len()
+                    ),
                 ));
             }
         }
@@ -951,11 +1034,32 @@ impl Spec {
                 return Err(invalid(&format!("{key}[{i}]"), "contains NUL".into()));
             }
         }
+        for (k, v) in &self.annotations {
+            let key = format!("annotations.{}", k.escape_debug());
+            let prefix = bulwark_oci::annotation::BULWARK_PREFIX;
+            if k.starts_with(prefix) || Some(k.as_str()) == prefix.strip_suffix('.') {
+                return Err(invalid(
+                    &key,
+                    "`dev.bulwark.*` annotations are bulwark's own records of the build; \
+                     use a prefix of your own"
+                        .into(),
+                ));
+            }
+            if v.len() > MAX_ANNOTATION_BYTES {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "the value is {} bytes, more than the limit of {MAX_ANNOTATION_BYTES}",
+                        v.len()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
-    fn validate_accounts(&self, invalid: &dyn Fn(&str, String) -> Error) -> Result<(), Error> {
-        let accounts = &self.accounts;
+    fn validate_accounts(&mut self, invalid: &dyn Fn(&str, String) -> Error) -> Result<(), Error> {
+        let accounts = &mut self.accounts;
         let mut group_names = BTreeMap::new();
         let mut gids = BTreeMap::new();
         for (i, g) in accounts.groups.iter().enumerate() {
@@ -983,10 +1087,14 @@ impl Spec {
         }
         let mut user_names = BTreeMap::new();
         let mut uids = BTreeMap::new();
-        for (i, u) in accounts.users.iter().enumerate() {
+        let mut users = Vec::with_capacity(accounts.users_text.len());
+        for (i, u) in std::mem::take(&mut accounts.users_text)
+            .into_iter()
+            .enumerate()
+        {
             let key = format!("accounts.users[{i}]");
             check_account_name(&u.username).map_err(|r| invalid(&format!("{key}.username"), r))?;
-            if let Some(first) = user_names.insert(u.username.as_str(), i) {
+            if let Some(first) = user_names.insert(u.username.clone(), i) {
                 return Err(invalid(
                     &format!("{key}.username"),
                     format!(
@@ -1001,18 +1109,44 @@ impl Spec {
                     format!("uid {} is already used by accounts.users[{first}]", u.uid),
                 ));
             }
-            for (field, value) in [("home", &u.home), ("shell", &u.shell)] {
-                if let Some(v) = value {
-                    check_image_path(v).map_err(|r| invalid(&format!("{key}.{field}"), r))?;
-                    if v.contains(':') {
-                        return Err(invalid(
-                            &format!("{key}.{field}"),
-                            format!("`{v}` contains `:`, the /etc/passwd field separator"),
-                        ));
-                    }
-                }
+            // root always exists: a spec user with uid 0 is a second root.
+            if u.uid == 0 && !u.allow_uid_0 {
+                return Err(invalid(
+                    &format!("{key}.uid"),
+                    format!(
+                        "uid 0 would make `{}` a second root; set `allow-uid-0: true` on this user if that is intended",
+                        u.username
+                    ),
+                ));
             }
+            let path_field = |field: &str, value: Option<String>| {
+                let key = format!("{key}.{field}");
+                let Some(v) = typed_opt::<ImagePath>(value.as_deref(), &key, invalid)? else {
+                    return Ok(None);
+                };
+                if v.as_str().contains(':') {
+                    return Err(invalid(
+                        &key,
+                        format!(
+                            "`{}` contains `:`, the /etc/passwd field separator",
+                            v.as_str().escape_debug()
+                        ),
+                    ));
+                }
+                Ok(Some(v))
+            };
+            let home = path_field("home", u.home)?;
+            let shell = path_field("shell", u.shell)?;
+            users.push(User {
+                username: u.username,
+                uid: u.uid,
+                gid: u.gid,
+                home,
+                shell,
+                allow_uid_0: u.allow_uid_0,
+            });
         }
+        accounts.users = users;
         self.run_as_ids()
             .map_err(|r| invalid("accounts.run-as", r))?;
         Ok(())
@@ -1103,28 +1237,29 @@ fn check_account_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Checks an absolute, normalized path in the image: no `.` or `..`
-/// component, no `//`, no trailing `/`, not `/` itself, no NUL or newline.
-fn check_image_path(p: &str) -> Result<(), String> {
-    let shown = p.escape_debug();
-    if p.contains(['\0', '\n']) {
-        return Err(format!("`{shown}` contains NUL or a newline"));
-    }
-    let Some(rest) = p.strip_prefix('/') else {
-        return Err(format!("`{shown}` must be absolute"));
-    };
-    if rest.is_empty() {
-        return Err("`/` itself cannot be given".into());
-    }
-    if rest
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err(format!(
-            "`{shown}` must be normalized: no `.` or `..` component, no `//`, no trailing `/`"
-        ));
-    }
-    Ok(())
+/// Whether `name` is an environment variable name:
+/// `^[A-Za-z_][A-Za-z0-9_]*$`.
+fn is_variable_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Converts the (expanded) text of `key` into its typed value.
+fn typed<T: std::str::FromStr<Err = String>>(
+    text: &str,
+    key: &str,
+    invalid: &dyn Fn(&str, String) -> Error,
+) -> Result<T, Error> {
+    text.parse().map_err(|reason| invalid(key, reason))
+}
+
+/// [`typed`] for an optional value.
+fn typed_opt<T: std::str::FromStr<Err = String>>(
+    text: Option<&str>,
+    key: &str,
+    invalid: &dyn Fn(&str, String) -> Error,
+) -> Result<Option<T>, Error> {
+    text.map(|t| typed(t, key, invalid)).transpose()
 }
 
 /// Checks a `files` source: a relative path that stays, lexically, inside

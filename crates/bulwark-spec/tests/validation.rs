@@ -11,6 +11,9 @@ fn env(k: &str) -> Option<String> {
     match k {
         "PORT" => Some("8080".into()),
         "PKG" => Some("libssl3=3.0.15-1~deb12u1".into()),
+        "MODE" => Some("0750".into()),
+        "OWNER" => Some("1000:1000".into()),
+        "DIR" => Some("/srv".into()),
         _ => None,
     }
 }
@@ -377,4 +380,94 @@ fn the_examples_validate() {
         }
     }
     assert!(n > 0);
+}
+
+#[test]
+fn modes_owners_and_paths_are_typed_after_expansion() {
+    let s = accepts(
+        "files: [{source: a, path: \"${DIR}/a\", mode: \"${MODE}\", owner: \"${OWNER}\"}, {source: b, path: /b}]\n\
+         paths: [{path: /d, type: directory, mode: 0o2775, owner: \"0:42\"}, {path: /l, type: symlink, target: d}]\n\
+         accounts:\n  users: [{username: u, uid: 1000, home: \"${DIR}/u\", shell: /bin/sh}]\n",
+    );
+    let f = &s.files[0];
+    assert_eq!(f.path.as_str(), "/srv/a");
+    assert_eq!(f.path.relative(), "srv/a");
+    assert_eq!(f.mode.map(bulwark_spec::Mode::bits), Some(0o750));
+    assert_eq!(f.owner.map(|o| (o.uid, o.gid)), Some((1000, 1000)));
+    assert_eq!((s.files[1].mode, s.files[1].owner), (None, None));
+    assert_eq!(s.paths[0].mode.map(bulwark_spec::Mode::bits), Some(0o2775));
+    assert_eq!(s.paths[0].owner.map(|o| o.gid), Some(42));
+    assert_eq!(s.paths[1].target.as_deref(), Some("d"));
+    let u = &s.accounts.users[0];
+    assert_eq!(u.home.as_ref().map(|h| h.as_str()), Some("/srv/u"));
+    assert_eq!(u.shell.as_ref().map(|h| h.as_str()), Some("/bin/sh"));
+    // The messages name the key, as before the values were typed.
+    rejects(
+        "files: [{source: a, path: /a, mode: \"0999\"}]\n",
+        &["invalid `files[0].mode`: `0999` is not octal"],
+    );
+    rejects(
+        "paths: [{path: /d, type: directory, mode: \"10000\"}]\n",
+        &["invalid `paths[0].mode`: `10000` is not octal"],
+    );
+    rejects(
+        "files: [{source: a, path: /a, owner: root}]\n",
+        &["invalid `files[0].owner`: `root` is not UID:GID"],
+    );
+    rejects(
+        "paths: [{path: /d, type: directory, owner: \"${PORT}\"}]\n",
+        &["invalid `paths[0].owner`: `8080` is not UID:GID"],
+    );
+    rejects(
+        "files: [{source: a, path: \"${DIR}/../etc/x\"}]\n",
+        &["invalid `files[0].path`", "must be normalized"],
+    );
+    // A wrong type still names the key and the line.
+    rejects(
+        "files: [{source: a, path: [x]}]\n",
+        &["files[0].path", "line 4"],
+    );
+}
+
+#[test]
+fn environment_names_are_shell_names() {
+    for bad in ["1X", "A-B", "A B", "A.B", "É", "A=B", "\"\""] {
+        rejects(
+            &format!("environment: {{{bad}: x}}\n"),
+            &["environment.", "`^[A-Za-z_][A-Za-z0-9_]*$`"],
+        );
+    }
+    let s = accepts("environment: {_: a, _A1: b, lower_case: c, PATH: d}\n");
+    assert_eq!(s.environment.len(), 4);
+}
+
+#[test]
+fn annotations_under_dev_bulwark_are_refused() {
+    for key in [
+        "dev.bulwark.origins",
+        "dev.bulwark.spec.sha256",
+        "dev.bulwark",
+    ] {
+        rejects(
+            &format!("annotations: {{{key}: x}}\n"),
+            &[&format!("annotations.{key}"), "bulwark's own records"],
+        );
+    }
+    accepts("annotations: {dev.bulwarkish: x, org.example.dev.bulwark.x: y}\n");
+}
+
+#[test]
+fn a_second_root_must_be_asked_for() {
+    rejects(
+        "accounts:\n  users: [{username: app, uid: 1000}, {username: toor, uid: 0}]\n",
+        &["accounts.users[1].uid", "second root", "allow-uid-0: true"],
+    );
+    let s = accepts("accounts:\n  users: [{username: toor, uid: 0, allow-uid-0: true}]\n");
+    assert!(s.accounts.users[0].allow_uid_0);
+    let s = accepts("accounts:\n  users: [{username: app, uid: 1000}]\n");
+    assert!(!s.accounts.users[0].allow_uid_0);
+    rejects(
+        "accounts:\n  users: [{username: toor, uid: 0, allow-uid-0: yes please}]\n",
+        &["allow-uid-0", "line 5"],
+    );
 }

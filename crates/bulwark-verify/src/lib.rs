@@ -198,7 +198,7 @@ fn artifacts_of(
             let kind = match &err {
                 bulwark_oci::Error::BlobMissing { .. }
                 | bulwark_oci::Error::Io { .. }
-                | bulwark_oci::Error::NotAFile(_) => FailureKind::Mismatch,
+                | bulwark_oci::Error::NotAFile(..) => FailureKind::Mismatch,
                 err if err.is_mismatch() => FailureKind::Mismatch,
                 _ => FailureKind::Input,
             };

@@ -50,9 +50,9 @@ pub struct BuildOptions<'a> {
 
 /// `bulwark build`.
 pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<BuildReport> {
-    let spec = Spec::load(opts.spec_path)?;
-    let spec_bytes = std::fs::read(opts.spec_path)
-        .with_context(|| format!("cannot read spec `{}`", opts.spec_path.display()))?;
+    // Read once (bounded), so that the digest recorded is of the text built.
+    let (spec, spec_text) = Spec::load_with_text(opts.spec_path)?;
+    let spec_bytes = spec_text.into_bytes();
     let (target, shown) = output_target(&spec, opts)?;
     let lock_path = lockfile::path_for(opts.spec_path);
     let mut phases = Phases::start();
