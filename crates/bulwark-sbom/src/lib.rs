@@ -16,13 +16,20 @@
 //! [`records`] reads the package records of an image from its dpkg database
 //! and `/usr/share/doc/PKG/copyright` files; [`file_records`] hashes its files.
 //! [`purl`] builds a package URL in the form vulnerability scanners (syft,
-//! grype, trivy) read, and [`license_from_copyright`] turns a machine-readable
-//! `debian/copyright` file into an SPDX license expression.
+//! grype, trivy) read, and [`Purl`] parses and writes any package URL.
+//! [`license_from_copyright`] turns a machine-readable `debian/copyright`
+//! file into an SPDX license expression.
+//!
+//! [`Sbom::from_json`] reads an SPDX 2.x or CycloneDX 1.x JSON document (as
+//! bulwark, syft or trivy write it) into a typed [`Sbom`]: its subject, its
+//! operating system and its packages with their package URLs, checksums,
+//! licences and source packages.
 
 mod cyclonedx;
 mod ident;
 mod license;
 mod purl;
+mod read;
 mod records;
 mod spdx;
 
@@ -30,7 +37,8 @@ use bulwark_image::{InstalledPackage, OsRelease};
 
 pub use cyclonedx::cyclonedx_json;
 pub use license::{license_from_copyright, License};
-pub use purl::purl;
+pub use purl::{purl, Purl, PurlError};
+pub use read::{Format, Licenses, Package, ReadError, Sbom, SourcePackage, MAX_SBOM_BYTES};
 pub use records::{file_records, records};
 pub use spdx::spdx_json;
 

@@ -454,6 +454,11 @@ mod tests {
             ("Apache-2.0", "Apache-2.0"),
             ("Apache-2", "Apache-2.0"),
             ("MPL-1.1+", "LicenseRef-MPL-1.1-plus"),
+            // A licence of the SPDX License List, not an exception.
+            (
+                "MPL-2.0-no-copyleft-exception",
+                "MPL-2.0-no-copyleft-exception",
+            ),
             ("CC0", "CC0-1.0"),
             ("OpenLDAP-2.8", "OLDAP-2.8"),
             ("Zope-2.1", "ZPL-2.1"),

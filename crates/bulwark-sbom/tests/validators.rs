@@ -471,6 +471,30 @@ fn licenses_of_real_copyright_files() {
         read("openssl"),
         License::Expression("(GPL-1.0-or-later OR LicenseRef-Artistic) AND Apache-2.0".to_owned())
     );
+    // Every expression derived from this host's copyright files is one the
+    // `spdx` crate (which evaluates `allow-licenses`/`deny-licenses` in
+    // bulwark-verify) parses strictly, each identifier as written.
+    let mut derived = 0;
+    for entry in std::fs::read_dir("/usr/share/doc").unwrap() {
+        let path = entry.unwrap().path().join("copyright");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let License::Expression(expression) = license_from_copyright(&text) else {
+            continue;
+        };
+        let parsed = spdx::Expression::parse_mode(&expression, spdx::ParseMode::STRICT)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for req in parsed.requirements() {
+            let written = req.req.license.to_string();
+            assert!(expression.contains(&written), "{expression}: {written}");
+        }
+        derived += 1;
+    }
+    assert!(
+        derived >= 20,
+        "only {derived} machine-readable copyright files"
+    );
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub use policy::Policy;
 pub use report::{Check, FailureKind, VerifyReport};
 
 use rules::evaluate_policy;
-use sbom::{cyclonedx_packages, first_detail_difference, first_difference, spdx_packages, Pkg};
+use sbom::{first_detail_difference, first_difference, listing, Pkg};
 
 /// The media type of a `.deb` among a provenance's resolved dependencies.
 pub const MEDIA_TYPE_DEB: &str = "application/vnd.debian.binary-package";
@@ -470,11 +470,12 @@ fn verify_image(
             } else {
                 continue;
             };
-            let listed = if kind == "sbom-spdx" {
-                spdx_packages(&sbom, image, &digest)
+            let format = if kind == "sbom-spdx" {
+                bulwark_sbom::Format::Spdx
             } else {
-                cyclonedx_packages(&sbom, image, &digest)
+                bulwark_sbom::Format::CycloneDx
             };
+            let listed = listing(sbom, format, image, &digest);
             let which = if atype == media_type::DSSE_ENVELOPE {
                 "signed"
             } else {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bulwark_image::Contents;
-use bulwark_sbom::PackageRecord;
+use bulwark_sbom::{Format, Licenses, PackageRecord, Purl, Sbom};
 use serde_json::Value;
 
 /// One package identity: name, version, architecture.
@@ -19,63 +19,48 @@ pub(crate) struct Listed {
     /// The hex SHA-256s of its `.deb` the SBOM gives (bulwark's give one,
     /// when the build knew it).
     sha256: Vec<String>,
-    /// Its license, as the SBOM declares it.
-    license: ListedLicense,
+    /// Its licences, as the SBOM declares them.
+    license: Licenses,
 }
 
-/// A package's license as an SBOM declares it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ListedLicense {
-    /// SPDX `licenseDeclared` and `licenseConcluded` (`None` when absent).
-    Spdx {
-        declared: Option<String>,
-        concluded: Option<String>,
-    },
-    /// CycloneDX `licenses`: each entry's `expression` (or `license.id`,
-    /// `license.name`).
-    CycloneDx(Vec<String>),
-}
-
-impl ListedLicense {
-    /// What the SBOM declares, when it is not `expected` (the license
-    /// bulwark's SBOMs derive from the image's copyright file) the way
-    /// bulwark writes it: SPDX `licenseDeclared` the expression (or
-    /// `NOASSERTION`) and `licenseConcluded` `NOASSERTION` (or the same);
-    /// CycloneDX one `expression`, none for `NOASSERTION`.
-    fn differs(&self, expected: &bulwark_sbom::License) -> Option<String> {
-        let want = expected.as_str();
-        match self {
-            Self::Spdx {
-                declared,
-                concluded,
-            } => {
-                let declared = declared.as_deref().unwrap_or("NOASSERTION");
-                let concluded = concluded.as_deref().unwrap_or("NOASSERTION");
-                if declared != want {
-                    Some(format!("`{declared}`"))
-                } else if concluded != "NOASSERTION" && concluded != want {
-                    Some(format!("`{concluded}` (licenseConcluded)"))
+/// What `listed` declares, when it is not `expected` (the licence
+/// bulwark's SBOMs derive from the image's copyright file) the way bulwark
+/// writes it: SPDX `licenseDeclared` the expression (or `NOASSERTION`) and
+/// `licenseConcluded` `NOASSERTION` (or the same); CycloneDX one
+/// `expression`, none for `NOASSERTION`.
+fn license_differs(listed: &Licenses, expected: &bulwark_sbom::License) -> Option<String> {
+    let want = expected.as_str();
+    match listed {
+        Licenses::Spdx {
+            declared,
+            concluded,
+        } => {
+            let declared = declared.as_deref().unwrap_or("NOASSERTION");
+            let concluded = concluded.as_deref().unwrap_or("NOASSERTION");
+            if declared != want {
+                Some(format!("`{declared}`"))
+            } else if concluded != "NOASSERTION" && concluded != want {
+                Some(format!("`{concluded}` (licenseConcluded)"))
+            } else {
+                None
+            }
+        }
+        Licenses::CycloneDx(listed) => {
+            let ok = match expected {
+                bulwark_sbom::License::NoAssertion => listed.is_empty(),
+                bulwark_sbom::License::Expression(e) => listed.as_slice() == [e.clone()],
+            };
+            (!ok).then(|| {
+                if listed.is_empty() {
+                    "none".to_owned()
                 } else {
-                    None
+                    listed
+                        .iter()
+                        .map(|l| format!("`{l}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
-            }
-            Self::CycloneDx(listed) => {
-                let ok = match expected {
-                    bulwark_sbom::License::NoAssertion => listed.is_empty(),
-                    bulwark_sbom::License::Expression(e) => listed.as_slice() == [e.clone()],
-                };
-                (!ok).then(|| {
-                    if listed.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        listed
-                            .iter()
-                            .map(|l| format!("`{l}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                })
-            }
+            })
         }
     }
 }
@@ -94,21 +79,20 @@ impl Listing {
         self.problems.push(problem);
     }
 
-    /// Adds the entry `show` of (name, version, PURL, `.deb` SHA-256s,
-    /// license); a PURL that is not `pkg:deb/` or an identity already
-    /// listed is a problem.
-    fn add(
-        &mut self,
-        show: &str,
-        (name, version, purl, sha256, license): (String, String, &str, Vec<String>, ListedLicense),
-    ) {
-        if !purl.starts_with("pkg:deb/") {
-            self.problem(format!(
-                "{show} has PURL `{purl}`, not a pkg:deb package of the image"
-            ));
-            return;
-        }
-        let key = (name, version, purl_arch(purl).unwrap_or("").to_owned());
+    /// Adds the package `p` (described as `show`) by its PURL `purl`; a
+    /// PURL that is not `pkg:deb/` or an identity already listed is a
+    /// problem.
+    fn add(&mut self, show: &str, p: &bulwark_sbom::Package, purl: &str) {
+        let arch = match Purl::parse(purl) {
+            Ok(parsed) if parsed.is_deb() => parsed.arch().unwrap_or_default().to_owned(),
+            _ => {
+                self.problem(format!(
+                    "{show} has PURL `{purl}`, not a pkg:deb package of the image"
+                ));
+                return;
+            }
+        };
+        let key = (p.name.clone(), p.version.clone().unwrap_or_default(), arch);
         if self.packages.contains_key(&key) {
             let (n, v, a) = &key;
             self.problem(format!("`{n}` {v} ({a}) is listed twice"));
@@ -118,8 +102,8 @@ impl Listing {
             key,
             Listed {
                 purl: purl.to_owned(),
-                sha256,
-                license,
+                sha256: p.sha256.clone(),
+                license: p.licenses.clone(),
             },
         );
     }
@@ -150,7 +134,7 @@ pub(crate) fn first_detail_difference(
                 entry.purl
             ));
         }
-        if let Some(found) = entry.license.differs(&r.license) {
+        if let Some(found) = license_differs(&entry.license, &r.license) {
             return Some(format!(
                 "{show} has license {found} in the SBOM, the image's copyright file gives `{}`",
                 r.license
@@ -172,107 +156,68 @@ pub(crate) fn first_detail_difference(
     None
 }
 
-/// The `arch` qualifier of a `pkg:deb/` PURL.
-fn purl_arch(purl: &str) -> Option<&str> {
-    let (_, qualifiers) = purl.split_once('?')?;
-    qualifiers
-        .split('#')
-        .next()?
-        .split('&')
-        .find_map(|q| q.strip_prefix("arch="))
-}
-
-/// Packages an SPDX document lists, by identity. Besides the image (the
-/// package the document `DESCRIBES` that carries the manifest digest) and
-/// the image's operating system (purpose `OPERATING-SYSTEM`, no PURL),
-/// every package must have exactly one PURL, a `pkg:deb/` one, and be
-/// listed once; each other entry is a problem.
-pub(crate) fn spdx_packages(doc: &Value, image: &Contents, digest: &str) -> Listing {
+/// Packages an SBOM document of `format` lists, by identity.
+///
+/// Besides the image (SPDX: the package the document `DESCRIBES` that
+/// carries the manifest `digest`; CycloneDX: `metadata.component`, which
+/// must carry it), the image's operating system (no PURL) and, in
+/// CycloneDX, files (type `file`, no PURL), every package or component at
+/// any depth must have exactly one PURL, a `pkg:deb/` one, and be listed
+/// once; each other entry is a problem, and so is a document that is not a
+/// readable SBOM of `format`.
+pub(crate) fn listing(doc: Value, format: Format, image: &Contents, digest: &str) -> Listing {
     let mut out = Listing::default();
-    let described: BTreeSet<&str> = doc
-        .get("relationships")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|r| {
-            r.get("spdxElementId").and_then(Value::as_str) == Some("SPDXRef-DOCUMENT")
-                && r.get("relationshipType").and_then(Value::as_str) == Some("DESCRIBES")
-        })
-        .filter_map(|r| r.get("relatedSpdxElement").and_then(Value::as_str))
-        .chain(
-            doc.get("documentDescribes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str),
-        )
-        .collect();
+    let doc = match Sbom::from_value(doc) {
+        Ok(doc) if doc.format == format => doc,
+        Ok(doc) => {
+            out.problem(format!(
+                "it is a {} document, not {}",
+                doc.format.as_str(),
+                format.as_str()
+            ));
+            return out;
+        }
+        Err(err) => {
+            out.problem(format!(
+                "it is not a readable {} document: {err}",
+                format.as_str()
+            ));
+            return out;
+        }
+    };
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let carries_digest = |p: &bulwark_sbom::Package| p.sha256.iter().any(|h| h == hex);
+    if format == Format::CycloneDx && !doc.subjects().any(carries_digest) {
+        out.problem(format!(
+            "metadata.component does not carry the image's manifest digest {digest}"
+        ));
+    }
     let mut subject_seen = false;
     let mut os_seen = false;
-    for p in doc
-        .get("packages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let id = s("SPDXID");
-        let show = format!("package `{}` ({id})", s("name"));
-        let sha256: Vec<String> = p
-            .get("checksums")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.get("algorithm").and_then(Value::as_str) == Some("SHA256"))
-            .map(|c| {
-                c.get("checksumValue")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            })
-            .collect();
-        let purls: Vec<&str> = p
-            .get("externalRefs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|r| r.get("referenceType").and_then(Value::as_str) == Some("purl"))
-            .map(|r| {
-                r.get("referenceLocator")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            })
-            .collect();
-        if purls.is_empty() {
-            if !subject_seen && described.contains(id.as_str()) && sha256.iter().any(|h| h == hex) {
-                subject_seen = true;
-            } else if !os_seen
-                && p.get("primaryPackagePurpose").and_then(Value::as_str)
-                    == Some("OPERATING-SYSTEM")
-                && is_image_os(image, &s("name"), p.get("versionInfo"))
+    for p in &doc.packages {
+        let kind = p.kind.as_deref().unwrap_or("");
+        let show = match format {
+            Format::Spdx => format!("package `{}` ({})", p.name, p.id.as_deref().unwrap_or("")),
+            Format::CycloneDx => format!("component `{}` (type {kind})", p.name),
+        };
+        match p.purls.as_slice() {
+            [] if format == Format::CycloneDx && kind == "file" => {}
+            [] if format == Format::Spdx
+                && !subject_seen
+                && doc.describes(p)
+                && carries_digest(p) =>
             {
-                os_seen = true;
-            } else {
-                out.problem(format!("{show} has no pkg:deb PURL"));
+                subject_seen = true;
             }
-            continue;
+            [] if !os_seen && p.is_operating_system() && is_image_os(image, p) => {
+                os_seen = true;
+            }
+            [] => out.problem(format!("{show} has no pkg:deb PURL")),
+            [purl] => out.add(&show, p, purl),
+            purls => out.problem(format!("{show} has {} PURLs", purls.len())),
         }
-        let [purl] = purls.as_slice() else {
-            out.problem(format!("{show} has {} PURLs", purls.len()));
-            continue;
-        };
-        let license = ListedLicense::Spdx {
-            declared: p
-                .get("licenseDeclared")
-                .map(|v| v.as_str().unwrap_or("(not a string)").to_owned()),
-            concluded: p
-                .get("licenseConcluded")
-                .map(|v| v.as_str().unwrap_or("(not a string)").to_owned()),
-        };
-        out.add(&show, (s("name"), s("versionInfo"), purl, sha256, license));
     }
-    if !subject_seen {
+    if format == Format::Spdx && !subject_seen {
         out.problem(format!(
             "no package that the document describes carries the image's manifest digest {digest}"
         ));
@@ -280,102 +225,12 @@ pub(crate) fn spdx_packages(doc: &Value, image: &Contents, digest: &str) -> List
     out
 }
 
-/// Packages a CycloneDX document lists, by identity: every component at
-/// any depth (under `components` and under `metadata.component`). Besides
-/// files (type `file`, no PURL) and the image's operating system (type
-/// `operating-system`, no PURL), every component must have a `pkg:deb/`
-/// PURL and be listed once; each other component is a problem. The
-/// `metadata.component` must carry the image's manifest digest.
-pub(crate) fn cyclonedx_packages(doc: &Value, image: &Contents, digest: &str) -> Listing {
-    let mut out = Listing::default();
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    let hashes = |c: &Value| -> Vec<String> {
-        c.get("hashes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|h| h.get("alg").and_then(Value::as_str) == Some("SHA-256"))
-            .map(|h| {
-                h.get("content")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            })
-            .collect()
-    };
-    let children = |c: &Value| -> Vec<Value> {
-        c.get("components")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let metadata = doc.pointer("/metadata/component");
-    if !metadata.is_some_and(|m| hashes(m).iter().any(|h| h == hex)) {
-        out.problem(format!(
-            "metadata.component does not carry the image's manifest digest {digest}"
-        ));
-    }
-    let mut pending: Vec<Value> = children(doc);
-    pending.extend(metadata.map(children).unwrap_or_default());
-    pending.reverse();
-    let mut os_seen = false;
-    while let Some(c) = pending.pop() {
-        let mut nested = children(&c);
-        nested.reverse();
-        pending.extend(nested);
-        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let kind = s("type");
-        let show = format!("component `{}` (type {kind})", s("name"));
-        let Some(purl) = c.get("purl") else {
-            if kind == "file" {
-                continue;
-            }
-            if kind == "operating-system"
-                && !os_seen
-                && is_image_os(image, &s("name"), c.get("version"))
-            {
-                os_seen = true;
-            } else {
-                out.problem(format!("{show} has no pkg:deb PURL"));
-            }
-            continue;
-        };
-        let purl = purl.as_str().unwrap_or("(not a string)");
-        let licenses = c
-            .get("licenses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|l| {
-                l.get("expression")
-                    .or_else(|| l.pointer("/license/id"))
-                    .or_else(|| l.pointer("/license/name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("(unreadable)")
-                    .to_owned()
-            })
-            .collect();
-        out.add(
-            &show,
-            (
-                s("name"),
-                s("version"),
-                purl,
-                hashes(&c),
-                ListedLicense::CycloneDx(licenses),
-            ),
-        );
-    }
-    out
-}
-
 /// Whether an SBOM's operating-system entry is the image's, as bulwark's
 /// SBOMs write it: `ID` and `VERSION_ID` (else `VERSION_CODENAME`).
-fn is_image_os(image: &Contents, name: &str, version: Option<&Value>) -> bool {
+fn is_image_os(image: &Contents, p: &bulwark_sbom::Package) -> bool {
     image.os.as_ref().is_some_and(|os| {
-        os.id == name
-            && version.and_then(Value::as_str)
-                == os.version_id.as_deref().or(os.version_codename.as_deref())
+        os.id == p.name
+            && p.version.as_deref() == os.version_id.as_deref().or(os.version_codename.as_deref())
     })
 }
 
@@ -408,9 +263,5 @@ mod tests {
             "`b` 1 (amd64) is in the image, not in the SBOM"
         );
         assert_eq!(first_difference(&image, &image), None);
-        assert_eq!(
-            purl_arch("pkg:deb/debian/a@1?arch=arm64&distro=debian-12"),
-            Some("arm64")
-        );
     }
 }

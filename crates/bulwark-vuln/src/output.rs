@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use bulwark_sbom::Purl;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -190,35 +191,30 @@ fn status_text(f: &Finding) -> String {
 
 /// The package URL of a finding's package.
 fn package_purl(report: &Report, p: &PackageFindings) -> String {
-    let mut purl = format!(
-        "pkg:deb/debian/{}@{}?arch={}",
-        p.name,
-        encode(&p.version),
-        encode(&p.architecture)
-    );
+    let mut qualifiers = BTreeMap::from([("arch".to_owned(), p.architecture.clone())]);
     if let Some(release) = &report.target.release {
-        let _ = write!(purl, "&distro=debian-{release}");
+        qualifiers.insert("distro".to_owned(), format!("debian-{release}"));
     }
     if p.source_name != p.name || p.source_version != p.version {
-        let _ = write!(
-            purl,
-            "&upstream={}",
-            encode(&format!("{}@{}", p.source_name, p.source_version))
+        qualifiers.insert(
+            "upstream".to_owned(),
+            format!("{}@{}", p.source_name, p.source_version),
         );
     }
-    purl
+    debian_purl(&p.name, &p.version, qualifiers)
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
+/// `pkg:deb/debian/NAME@VERSION` with `qualifiers`.
+fn debian_purl(name: &str, version: &str, qualifiers: BTreeMap<String, String>) -> String {
+    Purl {
+        kind: "deb".to_owned(),
+        namespace: Some("debian".to_owned()),
+        name: name.to_owned(),
+        version: Some(version.to_owned()),
+        qualifiers,
+        subpath: None,
     }
-    out
+    .to_string()
 }
 
 fn sarif_level(severity: Severity) -> &'static str {
@@ -351,7 +347,7 @@ pub fn to_openvex(report: &Report) -> Value {
     for s in &report.suppressed {
         let mut st = json!({
             "vulnerability": {"name": s.id},
-            "products": [{"@id": format!("pkg:deb/debian/{}@{}", s.package, encode(&s.version))}],
+            "products": [{"@id": debian_purl(&s.package, &s.version, BTreeMap::new())}],
             "status": s.status,
         });
         if let Some(j) = &s.justification {

@@ -9,114 +9,53 @@
 //! describe the operating system as an SBOM element of its own.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use bulwark_image::{InstalledPackage, OsRelease};
-use serde_json::Value;
+use bulwark_sbom::{Purl, Sbom, SourcePackage, MAX_SBOM_BYTES};
 
 use crate::{Error, Result};
 
-/// Percent-decodes a PURL component (invalid escapes are kept as written).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let Some(b) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-struct DebPurl {
-    /// The namespace (`debian`, `ubuntu`…), lowercased; empty when absent.
-    namespace: String,
-    name: String,
-    version: String,
-    qualifiers: BTreeMap<String, String>,
-}
-
-fn parse_deb_purl(purl: &str) -> Option<DebPurl> {
-    let rest = purl.trim().strip_prefix("pkg:")?;
-    let rest = rest.split('#').next()?;
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (rest, ""),
-    };
-    let (kind, path) = path.split_once('/')?;
-    if !kind.eq_ignore_ascii_case("deb") {
-        return None;
-    }
-    let (path, version) = match path.rsplit_once('@') {
-        Some((p, v)) => (p, decode(v)),
-        None => (path, String::new()),
-    };
-    let (namespace, name) = match path.trim_matches('/').rsplit_once('/') {
-        Some((ns, n)) => (decode(ns).to_ascii_lowercase(), decode(n)),
-        None => (String::new(), decode(path.trim_matches('/'))),
-    };
-    if name.is_empty() {
-        return None;
-    }
-    let qualifiers = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_ascii_lowercase(), decode(v)))
-        .collect();
-    Some(DebPurl {
-        namespace,
-        name,
-        version,
-        qualifiers,
-    })
+/// The `pkg:deb` URLs of `purls`, parsed; others are ignored.
+fn deb_purls<S: AsRef<str>>(purls: &[S]) -> impl Iterator<Item = Purl> + '_ {
+    purls
+        .iter()
+        .filter_map(|p| Purl::parse(p.as_ref()).ok())
+        .filter(Purl::is_deb)
 }
 
 /// One `pkg:deb` URL as an installed package. The source comes from the
 /// `upstream=` qualifier when there is one, else from `source` (what the
 /// SBOM says besides the URL: trivy's SPDX `sourceInfo` or CycloneDX
-/// properties), else it is the binary. A source without a version (an
-/// empty one) has the binary's.
-fn package_from_purl(purl: &str, source: Option<&(String, String)>) -> Option<InstalledPackage> {
-    let p = parse_deb_purl(purl)?;
-    if p.version.is_empty() {
-        return None;
-    }
-    let version = match p.qualifiers.get("epoch") {
-        Some(epoch) if !p.version.contains(':') && !epoch.is_empty() && epoch != "0" => {
-            format!("{epoch}:{}", p.version)
-        }
-        _ => p.version.clone(),
+/// properties), else it is the binary. A source without a version has the
+/// binary's.
+fn package_from_purl(purl: Purl, source: Option<&SourcePackage>) -> Option<InstalledPackage> {
+    let version = purl.deb_version()?;
+    let (source_name, source_version) = match (purl.upstream(), source) {
+        (Some((name, source_version)), _) => (
+            name.to_owned(),
+            source_version.map_or_else(|| version.clone(), str::to_owned),
+        ),
+        (None, Some(source)) if !source.name.is_empty() => (
+            source.name.clone(),
+            source.version.clone().unwrap_or_else(|| version.clone()),
+        ),
+        (None, _) => (purl.name.clone(), version.clone()),
     };
-    let (source_name, source_version) = match (p.qualifiers.get("upstream"), source) {
-        (Some(up), _) => match up.split_once('@') {
-            Some((n, v)) if !v.is_empty() => (n.to_string(), v.to_string()),
-            Some((n, _)) => (n.to_string(), version.clone()),
-            None => (up.clone(), version.clone()),
-        },
-        (None, Some((n, v))) if !n.is_empty() => {
-            let v = if v.is_empty() { &version } else { v };
-            (n.clone(), v.clone())
-        }
-        (None, _) => (p.name.clone(), version.clone()),
-    };
-    Some(installed(
-        p.name,
+    Some(InstalledPackage {
+        architecture: purl.arch().unwrap_or_default().to_owned(),
+        name: purl.name,
         version,
-        p.qualifiers.get("arch").cloned(),
         source_name,
         source_version,
-    ))
+        maintainer: None,
+        status: "install ok installed".to_string(),
+        installed: true,
+        files: Vec::new(),
+        md5sums: BTreeMap::new(),
+        stanza: String::new(),
+    })
 }
 
 fn sort_dedup(packages: &mut Vec<InstalledPackage>) {
@@ -129,34 +68,11 @@ fn sort_dedup(packages: &mut Vec<InstalledPackage>) {
 /// epoch when it has none; the source comes from `upstream=` (`NAME` or
 /// `NAME@VERSION`), else it is the binary name and version.
 pub fn packages_from_purls<S: AsRef<str>>(purls: &[S]) -> Vec<InstalledPackage> {
-    let mut packages: Vec<InstalledPackage> = purls
-        .iter()
-        .filter_map(|p| package_from_purl(p.as_ref(), None))
+    let mut packages: Vec<InstalledPackage> = deb_purls(purls)
+        .filter_map(|p| package_from_purl(p, None))
         .collect();
     sort_dedup(&mut packages);
     packages
-}
-
-fn installed(
-    name: String,
-    version: String,
-    arch: Option<String>,
-    source_name: String,
-    source_version: String,
-) -> InstalledPackage {
-    InstalledPackage {
-        name,
-        version,
-        architecture: arch.unwrap_or_default(),
-        source_name,
-        source_version,
-        maintainer: None,
-        status: "install ok installed".to_string(),
-        installed: true,
-        files: Vec::new(),
-        md5sums: BTreeMap::new(),
-        stanza: String::new(),
-    }
 }
 
 /// An os-release for `id` at `release`: a number (`12`, `12.4`, `22.04`)
@@ -185,18 +101,13 @@ fn os_release(id: &str, release: &str) -> OsRelease {
 /// (`debian-bookworm`), or a bare `CODENAME` or `VERSION` (`bookworm`,
 /// `12`), whose ID is then the URL's namespace (`debian` without one).
 pub fn os_from_purls<S: AsRef<str>>(purls: &[S]) -> Option<OsRelease> {
-    let (namespace, distro) = purls
-        .iter()
-        .filter_map(|p| parse_deb_purl(p.as_ref()))
-        .find_map(|p| {
-            let distro = p.qualifiers.get("distro")?.trim().to_string();
-            (!distro.is_empty()).then_some((p.namespace, distro))
-        })?;
-    let namespace = if namespace.is_empty() {
-        "debian".to_string()
-    } else {
-        namespace
-    };
+    let (namespace, distro) = deb_purls(purls).find_map(|p| {
+        let distro = p.distro()?.trim().to_string();
+        (!distro.is_empty()).then_some((p.namespace, distro))
+    })?;
+    let namespace = namespace
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "debian".to_string());
     let lower = distro.to_ascii_lowercase();
     let (id, release) = match lower
         .strip_prefix(namespace.as_str())
@@ -219,111 +130,73 @@ pub fn os_from_purls<S: AsRef<str>>(purls: &[S]) -> Option<OsRelease> {
 /// not Debian (`pkg:deb/ubuntu/…`): no release, but the scan then says the
 /// system is not Debian rather than that the release is unknown.
 fn os_from_namespace<S: AsRef<str>>(purls: &[S]) -> Option<OsRelease> {
-    let namespace = purls
-        .iter()
-        .filter_map(|p| parse_deb_purl(p.as_ref()))
-        .map(|p| p.namespace)
+    let namespace = deb_purls(purls)
+        .filter_map(|p| p.namespace)
         .find(|ns| !ns.is_empty())?;
     (namespace != "debian").then(|| os_release(&namespace, ""))
 }
 
 /// The operating system an SBOM describes as such: `name` (the os-release
 /// `ID`) and `version`.
-fn os_from_component(name: Option<&str>, version: Option<&str>) -> Option<OsRelease> {
-    let name = name?.trim();
-    (!name.is_empty()).then(|| os_release(name, version.unwrap_or("")))
+fn os_from_element(package: &bulwark_sbom::Package) -> Option<OsRelease> {
+    let name = package.name.trim();
+    (!name.is_empty()).then(|| os_release(name, package.version.as_deref().unwrap_or("")))
+}
+
+/// Reads the file at `path`, refusing more than [`MAX_SBOM_BYTES`].
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SBOM_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > MAX_SBOM_BYTES {
+        return Err(Error::Sbom {
+            path: path.to_path_buf(),
+            reason: format!("larger than {MAX_SBOM_BYTES} bytes"),
+        });
+    }
+    Ok(bytes)
 }
 
 /// The Debian packages of an SPDX or CycloneDX JSON SBOM, from their
 /// package URLs, and the operating system.
 ///
-/// A package's source comes from the URL's `upstream=` qualifier (syft),
-/// else from what the SBOM says beside the URL: the SPDX `sourceInfo`
-/// `built package from: NAME VERSION` or the CycloneDX properties
-/// `aquasecurity:trivy:Src*` (trivy); else it is the binary.
+/// The packages are those of every SPDX package and every CycloneDX
+/// component at any depth (see [`Sbom::packages`]). A package's source
+/// comes from the URL's `upstream=` qualifier (syft), else from what the
+/// SBOM says beside the URL: the SPDX `sourceInfo` `built package from:
+/// NAME VERSION` or the CycloneDX properties `aquasecurity:trivy:Src*`
+/// (trivy); else it is the binary.
 ///
 /// The operating system is, first found wins: the `distro=` qualifier of
 /// the URLs (see [`os_from_purls`]); the SBOM's operating-system element
-/// (a CycloneDX component of type `operating-system`, an SPDX package whose
-/// `primaryPackagePurpose` is `OPERATING-SYSTEM` or whose SPDXID is
-/// trivy's `SPDXRef-OperatingSystem-…`), its name as the ID and its version
-/// as the release; the URLs' namespace when it is not `debian` (an
-/// operating system without release). An SBOM without any `pkg:deb` URL is
-/// an error.
+/// (see [`bulwark_sbom::Package::is_operating_system`]), its name as the ID
+/// and its version as the release; the URLs' namespace when it is not
+/// `debian` (an operating system without release). An SBOM without any
+/// `pkg:deb` URL is an error.
 pub fn packages_from_sbom(path: &Path) -> Result<(Vec<InstalledPackage>, Option<OsRelease>)> {
     let err = |reason: String| Error::Sbom {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let doc: Value =
-        serde_json::from_slice(&bytes).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let doc = Sbom::from_json(&read_bounded(path)?).map_err(|e| err(e.to_string()))?;
     // Each package URL with the source the SBOM gives beside it.
-    let mut entries: Vec<(String, Option<(String, String)>)> = Vec::new();
-    let mut os_element = None;
-    if let Some(packages) = doc.get("packages").and_then(Value::as_array) {
-        // SPDX 2.x
-        for package in packages {
-            if os_element.is_none() && is_spdx_os(package) {
-                os_element = os_from_component(
-                    package.get("name").and_then(Value::as_str),
-                    package.get("versionInfo").and_then(Value::as_str),
-                );
-            }
-            let source = spdx_source(package);
-            for r in package
-                .get("externalRefs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if r.get("referenceType").and_then(Value::as_str) == Some("purl") {
-                    if let Some(l) = r.get("referenceLocator").and_then(Value::as_str) {
-                        entries.push((l.to_string(), source.clone()));
-                    }
-                }
-            }
-        }
-    } else if doc.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
-        let mut stack: Vec<&Value> = doc
-            .get("components")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .rev()
-            .collect();
-        while let Some(component) = stack.pop() {
-            if os_element.is_none()
-                && component.get("type").and_then(Value::as_str) == Some("operating-system")
-            {
-                os_element = os_from_component(
-                    component.get("name").and_then(Value::as_str),
-                    component.get("version").and_then(Value::as_str),
-                );
-            }
-            if let Some(purl) = component.get("purl").and_then(Value::as_str) {
-                entries.push((purl.to_string(), trivy_source(component)));
-            }
-            stack.extend(
-                component
-                    .get("components")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .rev(),
-            );
-        }
-    } else {
-        return Err(err(
-            "neither SPDX JSON (`packages`) nor CycloneDX JSON (`bomFormat`)".to_string(),
-        ));
-    }
+    let entries: Vec<(&str, Option<&SourcePackage>)> = doc
+        .packages
+        .iter()
+        .flat_map(|p| p.purls.iter().map(|u| (u.as_str(), p.source.as_ref())))
+        .collect();
     let mut packages: Vec<InstalledPackage> = entries
         .iter()
-        .filter_map(|(purl, source)| package_from_purl(purl, source.as_ref()))
+        .filter_map(|(purl, source)| {
+            let purl = Purl::parse(purl).ok().filter(Purl::is_deb)?;
+            package_from_purl(purl, *source)
+        })
         .collect();
     sort_dedup(&mut packages);
     if packages.is_empty() {
@@ -333,53 +206,16 @@ pub fn packages_from_sbom(path: &Path) -> Result<(Vec<InstalledPackage>, Option<
             entries.len()
         )));
     }
-    let purls: Vec<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
+    let purls: Vec<&str> = entries.iter().map(|(p, _)| *p).collect();
+    let os_element = doc
+        .packages
+        .iter()
+        .filter(|p| p.is_operating_system())
+        .find_map(os_from_element);
     let os = os_from_purls(&purls)
         .or(os_element)
         .or_else(|| os_from_namespace(&purls));
     Ok((packages, os))
-}
-
-/// Whether an SPDX package describes the operating system.
-fn is_spdx_os(package: &Value) -> bool {
-    package.get("primaryPackagePurpose").and_then(Value::as_str) == Some("OPERATING-SYSTEM")
-        || package
-            .get("SPDXID")
-            .and_then(Value::as_str)
-            .is_some_and(|id| id.starts_with("SPDXRef-OperatingSystem-"))
-}
-
-/// trivy's SPDX `sourceInfo`: `built package from: NAME VERSION` (the
-/// version with its epoch, if any; it may be missing).
-fn spdx_source(package: &Value) -> Option<(String, String)> {
-    let info = package.get("sourceInfo")?.as_str()?.trim();
-    let rest = info.strip_prefix("built package from:")?.trim();
-    let (name, version) = match rest.split_once(char::is_whitespace) {
-        Some((n, v)) => (n, v.trim()),
-        None => (rest, ""),
-    };
-    (!name.is_empty()).then(|| (name.to_string(), version.to_string()))
-}
-
-/// trivy's CycloneDX properties: `SrcName`, `SrcVersion`, `SrcRelease`, `SrcEpoch`.
-fn trivy_source(component: &Value) -> Option<(String, String)> {
-    let props = component.get("properties")?.as_array()?;
-    let get = |key: &str| {
-        props.iter().find_map(|p| {
-            (p.get("name")?.as_str()? == key)
-                .then(|| p.get("value")?.as_str().map(str::to_string))
-                .flatten()
-        })
-    };
-    let name = get("aquasecurity:trivy:SrcName")?;
-    let mut version = get("aquasecurity:trivy:SrcVersion")?;
-    if let Some(release) = get("aquasecurity:trivy:SrcRelease").filter(|r| !r.is_empty()) {
-        version = format!("{version}-{release}");
-    }
-    if let Some(epoch) = get("aquasecurity:trivy:SrcEpoch").filter(|e| !e.is_empty() && e != "0") {
-        version = format!("{epoch}:{version}");
-    }
-    Some((name, version))
 }
 
 #[cfg(test)]

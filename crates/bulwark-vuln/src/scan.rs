@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 use bulwark_deb::version::compare;
 use bulwark_image::{InstalledPackage, OsRelease};
+use bulwark_sbom::Purl;
 use serde::Serialize;
 
 use crate::model::{release_codename, release_key, Severity, Status};
@@ -532,8 +533,8 @@ fn covers(statement: &VexStatement, pkg: &InstalledPackage, options: &ScanOption
         return true;
     }
     statement.products.iter().any(|product| {
-        if is_deb_purl(&product.id) {
-            return purl_matches(&product.id, pkg);
+        if let Some(purl) = deb_purl(&product.id) {
+            return purl_matches(&purl, pkg);
         }
         let names_target = product.id == options.target
             || options.target_digest.as_deref().is_some_and(|d| {
@@ -541,38 +542,29 @@ fn covers(statement: &VexStatement, pkg: &InstalledPackage, options: &ScanOption
             });
         names_target
             && (product.subcomponents.is_empty()
-                || product.subcomponents.iter().any(|s| purl_matches(s, pkg)))
+                || product
+                    .subcomponents
+                    .iter()
+                    .filter_map(|s| deb_purl(s))
+                    .any(|s| purl_matches(&s, pkg)))
     })
 }
 
-fn is_deb_purl(id: &str) -> bool {
-    id.starts_with("pkg:deb/")
+/// `id` as a `pkg:deb` package URL, if it is one.
+fn deb_purl(id: &str) -> Option<Purl> {
+    Purl::parse(id).ok().filter(Purl::is_deb)
 }
 
-fn purl_matches(purl: &str, pkg: &InstalledPackage) -> bool {
-    let Some(found) = crate::purl::packages_from_purls(&[purl]).pop().or_else(|| {
-        // A versionless `pkg:deb/debian/NAME` covers every version.
-        let name = purl.split(['?', '#']).next()?.rsplit('/').next()?;
-        (is_deb_purl(purl) && !name.contains('@')).then(|| InstalledPackage {
-            name: name.to_string(),
-            version: String::new(),
-            architecture: String::new(),
-            source_name: name.to_string(),
-            source_version: String::new(),
-            maintainer: None,
-            status: String::new(),
-            installed: true,
-            files: Vec::new(),
-            md5sums: BTreeMap::new(),
-            stanza: String::new(),
-        })
-    }) else {
-        return false;
+/// Whether a `pkg:deb` URL names `pkg`: its binary name (and version, when
+/// it has one), or with `arch=source` its source name (and version).
+fn purl_matches(purl: &Purl, pkg: &InstalledPackage) -> bool {
+    let version = purl.deb_version();
+    let is = |name: &str, installed: &str| {
+        purl.name == name
+            && version
+                .as_deref()
+                .is_none_or(|v| compare(v, installed).is_eq())
     };
-    let by_binary = found.name == pkg.name
-        && (found.version.is_empty() || compare(&found.version, &pkg.version).is_eq());
-    let by_source = purl.contains("arch=source")
-        && found.name == pkg.source_name
-        && (found.version.is_empty() || compare(&found.version, &pkg.source_version).is_eq());
-    by_binary || by_source
+    is(&pkg.name, &pkg.version)
+        || (purl.arch() == Some("source") && is(&pkg.source_name, &pkg.source_version))
 }

@@ -353,3 +353,121 @@ fn distro_qualifier_takes_precedence_over_the_os_element() {
     let (_, os) = read_doc(&dir, &doc);
     assert_eq!(os.unwrap().version_id.as_deref(), Some("12.5"));
 }
+
+#[test]
+fn syft_sboms_give_the_source_from_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let bsdutils = "pkg:deb/debian/bsdutils@1%3A2.38.1-5%2Bb1?arch=amd64&upstream=util-linux%402.38.1-5&distro=debian-12";
+    let libssl3 =
+        "pkg:deb/debian/libssl3@3.0.11-1~deb12u1?arch=amd64&upstream=openssl&distro=debian-12";
+    // syft's SPDX: a CPE beside each PURL, the image as the described
+    // package with a `pkg:oci` URL, sourceInfo naming the dpkg database.
+    let spdx = json!({
+        "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "debian",
+        "packages": [
+            {"name": "bsdutils", "SPDXID": "SPDXRef-Package-deb-bsdutils-1", "versionInfo": "1:2.38.1-5+b1",
+             "sourceInfo": "acquired package info from DPKG DB: /var/lib/dpkg/status",
+             "licenseDeclared": "GPL-2.0-or-later", "licenseConcluded": "NOASSERTION",
+             "externalRefs": [
+                {"referenceCategory": "SECURITY", "referenceType": "cpe23Type",
+                 "referenceLocator": "cpe:2.3:a:bsdutils:bsdutils:1\\:2.38.1-5\\+b1:*:*:*:*:*:*:*"},
+                {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": bsdutils}]},
+            {"name": "libssl3", "SPDXID": "SPDXRef-Package-deb-libssl3-2", "versionInfo": "3.0.11-1~deb12u1",
+             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                               "referenceLocator": libssl3}]},
+            {"name": "debian", "SPDXID": "SPDXRef-DocumentRoot-Image-debian",
+             "checksums": [{"algorithm": "SHA256", "checksumValue": "ab".repeat(32)}],
+             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                               "referenceLocator": "pkg:oci/debian@sha256%3Aabab?arch=amd64&tag=12"}],
+             "primaryPackagePurpose": "CONTAINER"}],
+        "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+                           "relatedSpdxElement": "SPDXRef-DocumentRoot-Image-debian"}]
+    });
+    // syft's CycloneDX: licences by id and name, syft properties, the
+    // operating system and files as components.
+    let cdx = json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.6",
+        "metadata": {"component": {"bom-ref": "af63bd4c", "type": "container", "name": "debian"}},
+        "components": [
+            {"bom-ref": "pkg:deb/debian/bsdutils?package-id=1", "type": "library", "name": "bsdutils",
+             "version": "1:2.38.1-5+b1", "licenses": [{"license": {"id": "GPL-2.0-or-later"}}],
+             "purl": bsdutils,
+             "properties": [{"name": "syft:package:foundBy", "value": "dpkg-db-cataloger"}]},
+            {"type": "library", "name": "libssl3", "version": "3.0.11-1~deb12u1",
+             "licenses": [{"license": {"name": "Apache-2.0"}}], "purl": libssl3},
+            {"bom-ref": "os:debian@12", "type": "operating-system", "name": "debian", "version": "12"},
+            {"type": "file", "name": "/usr/bin/more",
+             "hashes": [{"alg": "SHA-256", "content": "ef".repeat(32)}]}]
+    });
+    let (_db_dir, db) = fixture_db();
+    for doc in [spdx, cdx] {
+        let (packages, os) = read_doc(&dir, &doc);
+        assert_eq!(packages.len(), 2, "{packages:?}");
+        assert_eq!(
+            source(&packages, "bsdutils"),
+            ("1:2.38.1-5+b1", "util-linux", "2.38.1-5")
+        );
+        assert_eq!(
+            source(&packages, "libssl3"),
+            ("3.0.11-1~deb12u1", "openssl", "3.0.11-1~deb12u1")
+        );
+        let os = os.unwrap();
+        assert_eq!(
+            (os.id.as_str(), os.version_id.as_deref()),
+            ("debian", Some("12"))
+        );
+        let report = scan(&db, &packages, Some(&os), &ScanOptions::default()).unwrap();
+        assert_eq!(ids(&report, "bsdutils"), ["CVE-2024-28085"]);
+        assert_eq!(ids(&report, "libssl3"), ["CVE-2024-5535"]);
+    }
+}
+
+#[test]
+fn malformed_sboms_are_errors_naming_the_file_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.cdx.json");
+    for (doc, expected) in [
+        (
+            json!({"bomFormat": "CycloneDX", "components": [
+                {"type": "library", "purl": "pkg:deb/debian/a@1?arch=amd64"},
+                {"type": "library", "purl": {"type": "deb"}}]}),
+            "`components[1].purl`: invalid type: map, expected a string",
+        ),
+        (
+            json!({"spdxVersion": "SPDX-2.3", "packages": [{"externalRefs": [{"referenceType": "purl"}]}]}),
+            "`packages[0].externalRefs[0]`: missing field `referenceLocator`",
+        ),
+        (
+            json!({"bomFormat": "CycloneDX", "components": [{"name": "a",
+                "components": [{"name": "b", "properties": [{"name": "x", "value": 1}]}]}]}),
+            "`components[0].components[0].properties[0].value`: invalid type: integer `1`",
+        ),
+        (
+            json!({"components": []}),
+            "neither SPDX JSON (`spdxVersion`, `packages`) nor CycloneDX JSON (`bomFormat`)",
+        ),
+    ] {
+        std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let err = packages_from_sbom(&file).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("SBOM `{}`: ", file.display())) && err.contains(expected),
+            "{err}"
+        );
+    }
+    std::fs::write(&file, b"{\"bomFormat\": \"CycloneDX\", ").unwrap();
+    let err = packages_from_sbom(&file).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.cdx.json") && err.contains("not valid JSON"),
+        "{err}"
+    );
+    // Package URLs that are not valid are no packages.
+    let doc = json!({"bomFormat": "CycloneDX", "components": [
+        {"purl": "pkg:deb/debian/a@1?arch=amd64&arch=arm64"},
+        {"purl": "pkg:deb/debian/b%FF@1"},
+        {"purl": "pkg:deb/debian/c@1?arch=amd64"}]});
+    let (packages, _) = read_doc(&dir, &doc);
+    assert_eq!(
+        packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["c"]
+    );
+}
