@@ -97,9 +97,14 @@ const THIRD_PARTY_MAINTAINERS: &[&str] = &[
 /// PostgreSQL project's repository), `~debian.` or `~CODENAME` right after
 /// the revision (nginx's and Docker's repositories) — Debian itself uses
 /// `~debNuM` and `~bpoN`.
+///
+/// The recorded origin is not signed, so it cannot hide a package that
+/// Debian maintains (see [`debian_maintainer`]): such a package is Debian's
+/// whatever the record says.
 pub fn package_origin(package: &InstalledPackage, debian_origin: Option<bool>) -> Origin {
     match debian_origin {
         Some(true) => return Origin::Debian,
+        Some(false) if debian_maintainer(package).is_some() => return Origin::Debian,
         Some(false) => {
             return Origin::ThirdParty(
                 "its repository's Release file does not say `Origin: Debian`".to_string(),
@@ -128,6 +133,37 @@ pub fn package_origin(package: &InstalledPackage, debian_origin: Option<bool>) -
         ));
     }
     Origin::Debian
+}
+
+/// The `Maintainer` or `Original-Maintainer` of `package` whose address is
+/// Debian's: under `debian.org` (`lists.debian.org` included) or
+/// `alioth-lists.debian.net`.
+pub fn debian_maintainer(package: &InstalledPackage) -> Option<&str> {
+    let original = package.stanza.lines().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field
+            .eq_ignore_ascii_case("Original-Maintainer")
+            .then(|| value.trim())
+    });
+    package
+        .maintainer
+        .as_deref()
+        .into_iter()
+        .chain(original)
+        .find(|maintainer| {
+            let address = maintainer
+                .rsplit_once('<')
+                .map_or(*maintainer, |(_, rest)| {
+                    rest.trim_end().trim_end_matches('>')
+                });
+            let Some((_, domain)) = address.rsplit_once('@') else {
+                return false;
+            };
+            let domain = domain.to_ascii_lowercase();
+            domain == "debian.org"
+                || domain.ends_with(".debian.org")
+                || domain == "alioth-lists.debian.net"
+        })
 }
 
 /// What was scanned.
@@ -427,9 +463,16 @@ pub fn scan(
             continue;
         }
         report.summary.packages_scanned += 1;
-        if let Origin::ThirdParty(reason) =
-            package_origin(pkg, options.debian_origin.get(&pkg.name).copied())
-        {
+        let recorded = options.debian_origin.get(&pkg.name).copied();
+        if let (Some(false), Some(maintainer)) = (recorded, debian_maintainer(pkg)) {
+            report.warnings.push(format!(
+                "the image records that `{}` is not from a Debian repository, but Debian \
+                 maintains it (`{}`); it was scanned as Debian's",
+                pkg.name.escape_debug(),
+                maintainer.escape_debug()
+            ));
+        }
+        if let Origin::ThirdParty(reason) = package_origin(pkg, recorded) {
             report.not_debian.push(SkippedPackage {
                 name: pkg.name.clone(),
                 version: pkg.version.clone(),

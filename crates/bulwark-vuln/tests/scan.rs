@@ -282,6 +282,54 @@ fn deinstall_third_party_and_kernel() {
     report = scan(&db, &[nginx, nginx_debian], Some(&bookworm()), &options).unwrap();
     assert_eq!(ids(&report, "nginx"), ["CVE-2024-7347"]);
     assert_eq!(report.not_debian[0].name, "nginx-common");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    // The record is unsigned: it cannot hide a package Debian maintains,
+    // named as Maintainer or as Original-Maintainer; the disagreement is
+    // reported.
+    for (field, maintainer) in [
+        (
+            "Maintainer",
+            "Debian Nginx Maintainers <pkg-nginx-maintainers@alioth-lists.debian.net>",
+        ),
+        ("Original-Maintainer", "Jan Doe <jdoe@debian.org>"),
+        ("Maintainer", "Debian QA Group <packages@qa.debian.org>"),
+    ] {
+        let mut hidden = pkg("nginx-common", "1.22.1-9", Some(("nginx", "1.22.1-9")));
+        hidden.maintainer = Some("Someone <someone@example.com>".into());
+        if field == "Maintainer" {
+            hidden.maintainer = Some(maintainer.into());
+        } else {
+            hidden.stanza = format!("Package: nginx-common\n{field}: {maintainer}\n");
+        }
+        let mut options = ScanOptions::default();
+        options.debian_origin.insert("nginx-common".into(), false);
+        let report = scan(&db, &[hidden], Some(&bookworm()), &options).unwrap();
+        assert_eq!(
+            ids(&report, "nginx-common"),
+            ["CVE-2024-7347"],
+            "{maintainer}"
+        );
+        assert!(report.not_debian.is_empty());
+        assert!(
+            report.warnings.iter().any(|w| w
+                .contains("`nginx-common` is not from a Debian repository")
+                && w.contains(maintainer)),
+            "{:?}",
+            report.warnings
+        );
+    }
+    // Look-alike domains are not Debian's.
+    let mut lookalike = pkg("nginx-common", "1.22.1-9", None);
+    lookalike.maintainer = Some("X <x@notdebian.org>".into());
+    assert!(matches!(
+        package_origin(&lookalike, Some(false)),
+        Origin::ThirdParty(_)
+    ));
+    lookalike.maintainer = Some("X <x@debian.org.evil.example>".into());
+    assert!(matches!(
+        package_origin(&lookalike, Some(false)),
+        Origin::ThirdParty(_)
+    ));
     // A version with a third-party marker.
     let pg = pkg(
         "postgresql-16",

@@ -33,14 +33,15 @@ const TOOL: &str = concat!("bulwark-", env!("CARGO_PKG_VERSION"));
 /// The repository URI of a spec repository entry as written (the lockfile's
 /// `entry`: JSON, `${VAR}` unexpanded), without a trailing `/`; for the
 /// host's APT sources (`"host"`, `{"host": SUITE}`), `apt-host:SUITE`, so
-/// that no host mirror is recorded.
+/// that no host mirror is recorded. Credentials written literally in the
+/// URI are hidden.
 fn repository_uri(entry: &str, suite: &str) -> String {
     serde_json::from_str::<Value>(entry)
         .ok()
         .and_then(|v| v.get("uri").and_then(Value::as_str).map(str::to_owned))
         .map_or_else(
             || format!("apt-host:{suite}"),
-            |uri| uri.trim_end_matches('/').to_owned(),
+            |uri| bulwark_http::redact_url(uri.trim_end_matches('/')),
         )
 }
 

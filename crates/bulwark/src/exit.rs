@@ -53,6 +53,9 @@ fn specific_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<crate::verify::VerifyFailed>() {
         return Some(verify_code(e.0));
     }
+    if cause.is::<crate::platform::PackageMismatch>() {
+        return Some(DIGEST_MISMATCH);
+    }
     let oci = cause.downcast_ref::<bulwark_oci::Error>().or_else(|| {
         match (
             cause.downcast_ref::<bulwark_image::Error>(),

@@ -90,7 +90,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
                 )?),
                 OutputFormat::Human => {
                     for c in &changes {
-                        printer.data(c);
+                        printer.text(c);
                     }
                     printer.status("Locked", path.display());
                 }
@@ -109,7 +109,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(
                     &serde_json::json!({"package": args.package, "explanation": text}),
                 )?),
-                OutputFormat::Human => printer.data(&text),
+                OutputFormat::Human => printer.text(&text),
             }
         }
         // A cache that cannot be opened only makes reading slower.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,19 @@ struct CachedLayer {
     facts: Vec<bulwark_assemble::PackageFacts>,
 }
 
+/// A `.deb` whose control file names another package or version than the
+/// one resolved or locked: content that does not match what names it.
+#[derive(Debug)]
+pub struct PackageMismatch(String);
+
+impl std::fmt::Display for PackageMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PackageMismatch {}
+
 /// A package ready to assemble, read from its `.deb`.
 fn package_input(c: &Chosen, deb: &Path) -> Result<(bulwark_assemble::PackageInput, u64)> {
     let archive = bulwark_deb::deb::DebArchive::open(deb)?;
@@ -41,14 +54,15 @@ fn package_input(c: &Chosen, deb: &Path) -> Result<(bulwark_assemble::PackageInp
     })?;
     let field = |name: &str| paragraph.get(name).unwrap_or_default().to_string();
     if field("Package") != c.name || field("Version") != c.version {
-        bail!(
+        return Err(PackageMismatch(format!(
             "package `{}` {}: `{}` holds `{}` {} instead",
             c.name,
             c.version,
             deb.display(),
-            field("Package"),
-            field("Version")
-        );
+            field("Package").escape_debug(),
+            field("Version").escape_debug()
+        ))
+        .into());
     }
     let source = paragraph
         .get("Source")

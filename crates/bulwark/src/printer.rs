@@ -50,7 +50,14 @@ impl Printer {
         self.stderr_line(&format!("error: {}", one_line(err)));
     }
 
-    /// Data for stdout (a digest, a JSON document).
+    /// Text for people on stdout (a table, a report): control characters
+    /// other than line breaks and tabs, which strings from images, feeds
+    /// and SBOMs may carry to drive a terminal, are printed escaped.
+    pub fn text(&self, text: &str) {
+        self.data(&escape_controls(text, "\n\t"));
+    }
+
+    /// Data for stdout, as it is (a digest, a JSON document).
     pub fn data(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
@@ -102,6 +109,7 @@ impl Printer {
         reason = "the printer is the one place that writes to stderr"
     )]
     fn stderr_line(&self, line: &str) {
+        let line = escape_controls(line, "");
         match &self.progress {
             Some(mp) => {
                 let _ = mp.println(line);
@@ -109,6 +117,25 @@ impl Printer {
             None => eprintln!("{line}"),
         }
     }
+}
+
+/// `text` with every control character not in `keep` escaped as Rust
+/// writes it (`\u{1b}`), so that it cannot move the cursor, recolour or
+/// retitle a terminal.
+pub fn escape_controls<'a>(text: &'a str, keep: &str) -> std::borrow::Cow<'a, str> {
+    let escaped = |c: char| c.is_control() && !keep.contains(c);
+    if !text.chars().any(escaped) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escaped(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// An error and its causes on one line, `outer: inner: …`, leaving out a
@@ -131,6 +158,16 @@ pub fn one_line(err: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_except_those_kept() {
+        assert_eq!(escape_controls("a\tb\n", "\n\t"), "a\tb\n");
+        assert_eq!(
+            escape_controls("x\u{1b}[2Jy\u{9b}z\r", "\n"),
+            "x\\u{1b}[2Jy\\u{9b}z\\r"
+        );
+        assert_eq!(escape_controls("a\nb", ""), "a\\nb");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer names `x`: {source}")]

@@ -107,7 +107,10 @@ pub fn scan(
     }
     let text = match args.format {
         ScanFormat::Table => {
-            let table = bulwark_vuln::render_table(&report);
+            // Before colours are added: strings from the image and the
+            // feed must not carry terminal controls of their own.
+            let table = crate::printer::escape_controls(&bulwark_vuln::render_table(&report), "\n")
+                .into_owned();
             if args.output.is_none()
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none()
@@ -260,7 +263,7 @@ pub fn db(command: &DbCommand, printer: &Printer) -> Result<()> {
                             counts.entries, counts.resolved, counts.open, counts.undetermined, counts.not_affected
                         ));
                     }
-                    printer.data(&text);
+                    printer.text(&text);
                 }
             }
         }

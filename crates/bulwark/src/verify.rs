@@ -65,7 +65,7 @@ pub fn verify(args: &VerifyArgs, printer: &Printer) -> Result<()> {
             };
             printer.data(&serde_json::to_string_pretty(&output)?);
         }
-        OutputFormat::Human => printer.data(&format!("{report} (exit {code})")),
+        OutputFormat::Human => printer.text(&format!("{report} (exit {code})")),
     }
     match failure {
         Some(kind) => Err(VerifyFailed(kind).into()),

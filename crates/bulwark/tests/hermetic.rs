@@ -369,6 +369,62 @@ fn lock_then_locked_build_works_offline_and_detects_drift() {
     assert!(!out.exists(), "output written on failure");
 }
 
+/// A lockfile edited so that one package's entry points at another
+/// package's `.deb` (with that file's true digest): the download verifies,
+/// but its contents are not what the entry names. That is a content
+/// mismatch (exit 5), and nothing is written.
+#[test]
+fn a_locked_deb_with_other_contents_exits_5() {
+    let w = World::new();
+    let spec = w.spec("app", &["foo"], "");
+    w.run(&["lock", spec.to_str().unwrap()]).ok();
+    let lock_path = w.path("specs/app.lock");
+    let lock = fs::read_to_string(&lock_path).unwrap();
+    // Each package entry is a block of `key = value` lines; give foo's
+    // entry libfoo's file.
+    let blocks: Vec<&str> = lock.split("\n\n").collect();
+    let block_of = |name: &str| {
+        blocks
+            .iter()
+            .position(|b| b.lines().any(|l| l == format!("name = \"{name}\"")))
+            .unwrap_or_else(|| panic!("no entry for {name} in\n{lock}"))
+    };
+    let file_lines = |block: &str| -> Vec<String> {
+        block
+            .lines()
+            .filter(|l| {
+                ["path =", "size =", "sha256 ="]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let (foo, libfoo) = (block_of("foo"), block_of("libfoo"));
+    let mut foo_block = blocks[foo].to_string();
+    for (old, new) in file_lines(blocks[foo])
+        .iter()
+        .zip(file_lines(blocks[libfoo]))
+    {
+        foo_block = foo_block.replace(old.as_str(), &new);
+    }
+    assert_ne!(foo_block, blocks[foo]);
+    let mut edited: Vec<String> = blocks.iter().map(|b| b.to_string()).collect();
+    edited[foo] = foo_block;
+    fs::write(&lock_path, edited.join("\n\n")).unwrap();
+
+    let out = w.path("out");
+    let run = w.run(&[
+        "build",
+        spec.to_str().unwrap(),
+        "--locked",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    run.error(5, &["package `foo` 1.0-1", "holds `libfoo`"]);
+    assert!(!out.exists(), "output written on failure");
+}
+
 #[test]
 fn explain_says_why_a_package_is_in() {
     let w = World::new();
@@ -487,6 +543,13 @@ fn lock_update_moves_only_the_named_packages_and_prints_the_change() {
     let lock = fs::read_to_string(&lock_path).unwrap();
     assert!(lock.contains("libfoo_1.1-1_amd64.deb"), "{lock}");
     assert!(lock.contains("foo_1.0-1_amd64.deb"), "{lock}");
+
+    // A name neither the spec nor the lockfile has is an error, and the
+    // lockfile stays as it was.
+    let before = fs::read_to_string(&lock_path).unwrap();
+    let run = w.run(&["lock", spec.to_str().unwrap(), "--update", "nosuch"]);
+    run.error(2, &["`nosuch` is not a package of this spec's lockfile"]);
+    assert_eq!(fs::read_to_string(&lock_path).unwrap(), before);
 
     // --update alone moves everything.
     let run = w.run(&["lock", spec.to_str().unwrap(), "--update"]).ok();
