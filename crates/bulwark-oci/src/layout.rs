@@ -221,6 +221,11 @@ impl BlobStore for Layout {
                     location: self.root.display().to_string(),
                 })
             }
+            Err(Error::NotAFile(_, kind)) => Err(Error::BlobNotAFile {
+                digest: digest.to_owned(),
+                location: self.root.display().to_string(),
+                kind,
+            }),
             Err(err) => Err(err),
         }
     }

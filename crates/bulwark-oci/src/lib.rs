@@ -127,6 +127,17 @@ pub enum Error {
         /// Whether skopeo knows it (a daemon, a storage driver…).
         known: bool,
     },
+    /// A blob's path is not a regular file (a symlink to a device, a FIFO,
+    /// a directory): it cannot hold the content its digest names.
+    #[error("blob `{digest}` in `{location}` is {kind}, not a regular file")]
+    BlobNotAFile {
+        /// The blob's digest.
+        digest: String,
+        /// The layout.
+        location: String,
+        /// What the path is.
+        kind: &'static str,
+    },
     /// A blob a document names is not there.
     #[error("blob `{digest}` is missing from `{location}`")]
     BlobMissing {
@@ -221,7 +232,7 @@ impl Error {
     pub fn is_mismatch(&self) -> bool {
         matches!(
             self,
-            Self::DigestMismatch { .. } | Self::SizeMismatch { .. }
+            Self::DigestMismatch { .. } | Self::SizeMismatch { .. } | Self::BlobNotAFile { .. }
         )
     }
 

@@ -37,6 +37,7 @@
 mod deb;
 mod gpg;
 mod hostile;
+pub mod oci;
 mod repo;
 mod server;
 mod util;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Run;
+use common::Measured;
 use serde_json::{json, Value};
 
 /// Peak RSS allowed for any of these runs, in KiB: reading a member is
@@ -95,13 +95,6 @@ struct Scratch {
     tmp: tempfile::TempDir,
 }
 
-/// What one measured run did.
-struct Measured {
-    run: Run,
-    rss_kb: u64,
-    took: Duration,
-}
-
 impl Scratch {
     fn new() -> Scratch {
         let scratch = Scratch {
@@ -129,20 +122,8 @@ impl Scratch {
     /// `bulwark ARGS…` under `/usr/bin/time -f %M`, with `TMPDIR` in the
     /// scratch directory and no proxy.
     fn run(&self, args: &[&str]) -> Measured {
-        let time = Path::new("/usr/bin/time");
-        assert!(
-            time.is_file(),
-            "`/usr/bin/time` (package `time`, installed by scripts/setup.sh) is needed to \
-             measure peak RSS"
-        );
-        let rss_file = self.path("rss");
-        let started = Instant::now();
-        let out = Command::new(time)
-            .args(["-f", "%M", "-o"])
-            .arg(&rss_file)
-            .arg(env!("CARGO_BIN_EXE_bulwark"))
-            .args(args)
-            .current_dir(self.tmp.path())
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bulwark"));
+        cmd.current_dir(self.tmp.path())
             .env("HOME", self.tmp.path())
             .env("TMPDIR", self.path("tmp"))
             .env("NO_COLOR", "1")
@@ -153,27 +134,8 @@ impl Scratch {
             .env_remove("https_proxy")
             .env_remove("HTTPS_PROXY")
             .env_remove("all_proxy")
-            .env_remove("ALL_PROXY")
-            .output()
-            .unwrap();
-        let took = started.elapsed();
-        let rss = fs::read_to_string(&rss_file).unwrap();
-        // `time` writes "Command exited with non-zero status N" first.
-        let rss_kb = rss
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no RSS from /usr/bin/time: {rss:?}"));
-        Measured {
-            run: Run {
-                args: args.join(" "),
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            },
-            rss_kb,
-            took,
-        }
+            .env_remove("ALL_PROXY");
+        common::measure(&cmd, args, &self.path("rss"))
     }
 
     /// Runs `args`, which must fail with `code` and one error line holding

@@ -258,6 +258,59 @@ impl Run {
     }
 }
 
+/// What one run measured by `/usr/bin/time` did.
+#[derive(Debug)]
+pub struct Measured {
+    pub run: Run,
+    /// Peak resident set size, in KiB.
+    pub rss_kb: u64,
+    pub took: std::time::Duration,
+}
+
+/// Runs `cmd` (a configured `bulwark` command) with `args` under
+/// `/usr/bin/time -f %M` (package `time`, which the test command
+/// installs), keeping its working directory and environment; the peak RSS
+/// goes through `rss_file`.
+pub fn measure(cmd: &Command, args: &[&str], rss_file: &Path) -> Measured {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.is_file(),
+        "`/usr/bin/time` (package `time`, installed by scripts/setup.sh) is needed to \
+         measure peak RSS"
+    );
+    let mut timed = Command::new(time);
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(rss_file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .args(args);
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => timed.env(key, value),
+            None => timed.env_remove(key),
+        };
+    }
+    let started = std::time::Instant::now();
+    let out = timed.output().unwrap();
+    let took = started.elapsed();
+    let rss = fs::read_to_string(rss_file).unwrap();
+    // `time` writes "Command exited with non-zero status N" first.
+    let rss_kb = rss
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS from /usr/bin/time: {rss:?}"));
+    Measured {
+        run: Run::from(out, args),
+        rss_kb,
+        took,
+    }
+}
+
 /// Runs an external tool that must succeed; returns its stdout.
 pub fn tool(cmd: &mut Command) -> String {
     let out = cmd
