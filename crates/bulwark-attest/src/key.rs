@@ -299,9 +299,7 @@ impl VerifyingKey {
     /// key, the error names its public key (`PATH.pub`, as
     /// [`write_key_pair`] writes it) when that file exists.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let pem = Zeroizing::new(
-            fs::read_to_string(path).map_err(|source| Error::io("read", path, source))?,
-        );
+        let pem = read_key_file(path)?;
         Self::from_pem_named(&pem, &format!("`{}`", path.display()), Some(path))
     }
 
@@ -456,8 +454,7 @@ pub fn load_signing_key(spec: &str) -> Result<SigningKey, Error> {
         return SigningKey::from_pem_named(&pem, &format!("environment variable `{var}`"));
     }
     let path = Path::new(spec);
-    let pem =
-        Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::io("read", path, source))?);
+    let pem = read_key_file(path)?;
     SigningKey::from_pem_named(&pem, &format!("`{}`", path.display()))
 }
 
@@ -578,6 +575,33 @@ fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
     out.push_str(label);
     out.push_str("-----\n");
     out
+}
+
+/// The most bytes read of a key file: a PEM key takes a few hundred.
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// Reads the PEM text of the key file at `path`: a regular file (not a
+/// FIFO or a device, which would block or never end) of at most
+/// [`MAX_KEY_FILE`] bytes, wiped from memory when dropped.
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Error> {
+    let invalid = |reason: String| Error::InvalidKey {
+        what: format!("`{}`", path.display()),
+        reason,
+    };
+    let bytes = Zeroizing::new(
+        bulwark_oci::read_regular(path, MAX_KEY_FILE).map_err(|err| match err {
+            bulwark_oci::Error::Io { source, .. } => Error::io("read", path, source),
+            bulwark_oci::Error::NotAFile(_, kind) => {
+                invalid(format!("it is not a regular file ({kind})"))
+            }
+            bulwark_oci::Error::FileTooLarge { limit, .. } => {
+                invalid(format!("it is larger than {limit} bytes"))
+            }
+            other => invalid(other.to_string()),
+        })?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid("it is not UTF-8 text".into()))?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 //! - Files: [`write_atomic`], [`AtomicFile`] and [`open_regular`].
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 pub mod annotation;
@@ -137,6 +137,14 @@ pub enum Error {
         location: String,
         /// What the path is.
         kind: &'static str,
+    },
+    /// A file read whole is larger than bulwark reads of such a file.
+    #[error("`{}` is larger than the {limit} bytes bulwark reads of such a file", .path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// A blob a document names is not there.
     #[error("blob `{digest}` is missing from `{location}`")]
@@ -273,6 +281,32 @@ pub fn open_regular(path: &Path) -> Result<File, Error> {
         ));
     }
     Ok(file)
+}
+
+/// Reads the regular file at `path` whole (see [`open_regular`]),
+/// refusing one larger than `limit` bytes without reading it, and one
+/// that grows past `limit` while it is read.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    let file = open_regular(path)?;
+    let len = file
+        .metadata()
+        .map_err(|source| Error::io("read", path, source))?
+        .len();
+    let too_large = || Error::FileTooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    if len > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::io("read", path, source))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// What a file that is not a regular file is, as a message says it.

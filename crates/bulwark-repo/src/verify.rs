@@ -14,6 +14,10 @@ use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{Signature, SignatureType};
 use pgp::types::{KeyDetails, Tag, VerifyingKey};
 
+/// The most bytes read of a keyring file (Debian's whole archive keyring
+/// takes under 200 KiB).
+pub const MAX_KEYRING: u64 = 16 << 20;
+
 /// Why a repository's `InRelease` is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -87,9 +91,13 @@ impl Keyring {
         Ok(Keyring { keys })
     }
 
-    /// Reads and parses a keyring file.
+    /// Reads and parses a keyring file: a regular file (not a FIFO or a
+    /// device) of at most [`MAX_KEYRING`] bytes.
     pub fn read(path: &Path) -> Result<Keyring, String> {
-        let data = std::fs::read(path).map_err(|e| e.to_string())?;
+        let data = bulwark_oci::read_regular(path, MAX_KEYRING).map_err(|e| match e {
+            bulwark_oci::Error::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
         Self::parse(&data)
     }
 

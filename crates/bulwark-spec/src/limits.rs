@@ -13,7 +13,7 @@
 //! the two parsers cannot let an expansion through.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess};
@@ -45,32 +45,20 @@ const FALLBACK_MAX_BYTES: usize = 64 << 10;
 const FALLBACK_MAX_BRACKETS: usize = 256;
 
 /// Reads a regular file of at most `max` bytes whole, refusing a FIFO,
-/// a device or a directory (see [`bulwark_oci::open_regular`]).
+/// a device or a directory (see [`bulwark_oci::read_regular`]).
 fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let too_large = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("larger than {max} bytes, the limit"),
-        )
-    };
-    let file = bulwark_oci::open_regular(path).map_err(|err| match err {
+    bulwark_oci::read_regular(path, max).map_err(|err| match err {
         bulwark_oci::Error::Io { source, .. } => source,
         bulwark_oci::Error::NotAFile(_, kind) => io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("not a regular file ({kind})"),
         ),
+        bulwark_oci::Error::FileTooLarge { limit, .. } => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("larger than {limit} bytes, the limit"),
+        ),
         other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
-    })?;
-    let len = file.metadata()?.len();
-    if len > max {
-        return Err(too_large());
-    }
-    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(max.saturating_add(1)).read_to_end(&mut data)?;
-    if data.len() as u64 > max {
-        return Err(too_large());
-    }
-    Ok(data)
+    })
 }
 
 /// Reads a spec file: a regular file of at most [`MAX_SPEC_BYTES`], UTF-8.

@@ -47,11 +47,21 @@ impl VexStatement {
     }
 }
 
-/// Reads an OpenVEX JSON document.
+/// The most bytes read of an OpenVEX document.
+pub const MAX_VEX_BYTES: u64 = 64 << 20;
+
+/// Reads an OpenVEX JSON document: a regular file of at most
+/// [`MAX_VEX_BYTES`].
 pub fn read_openvex(path: &Path) -> Result<Vec<VexStatement>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let bytes = bulwark_oci::read_regular(path, MAX_VEX_BYTES).map_err(|err| match err {
+        bulwark_oci::Error::Io { source, .. } => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+        },
     })?;
     parse_openvex(&bytes, path)
 }

@@ -199,9 +199,12 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
                 .collect(),
             spec_sha256: crate::sha256_hex(&spec_bytes),
             lock_sha256: if opts.locked {
-                Some(crate::sha256_hex(&std::fs::read(&lock_path).with_context(
-                    || format!("cannot read lockfile `{}`", lock_path.display()),
-                )?))
+                Some(crate::sha256_hex(
+                    &bulwark_oci::read_regular(&lock_path, crate::lockfile::MAX_LOCKFILE)
+                        .with_context(|| {
+                            format!("cannot read lockfile `{}`", lock_path.display())
+                        })?,
+                ))
             } else {
                 None
             },

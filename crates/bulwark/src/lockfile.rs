@@ -170,16 +170,22 @@ pub struct LockedPackage {
     pub sha256: String,
 }
 
+/// The most bytes read of a lockfile (one of 10,000 packages on four
+/// platforms takes about 10 MiB).
+pub const MAX_LOCKFILE: u64 = 64 << 20;
+
 /// The lockfile path for a spec: the spec's path with `.lock` as extension.
 pub fn path_for(spec: &Path) -> PathBuf {
     spec.with_extension("lock")
 }
 
 impl Lockfile {
-    /// Reads a lockfile.
+    /// Reads a lockfile: a regular file of at most [`MAX_LOCKFILE`] bytes.
     pub fn read(path: &Path) -> Result<Lockfile> {
-        let text = std::fs::read_to_string(path)
+        let bytes = bulwark_oci::read_regular(path, MAX_LOCKFILE)
             .with_context(|| format!("cannot read lockfile `{}`", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("lockfile `{}` is not UTF-8", path.display()))?;
         let lock: Lockfile = toml::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "invalid lockfile `{}`: {}",

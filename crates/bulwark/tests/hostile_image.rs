@@ -393,3 +393,39 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Key, keyring and VEX paths that are a FIFO (which would block) or a
+/// device (which would never end) are refused at once, naming the path.
+#[test]
+fn key_keyring_and_vex_paths_that_are_no_regular_file_are_refused_at_once() {
+    let x = Scratch::new();
+    let status = stanza("pkg", "1");
+    let target = x.image(
+        "plain",
+        vec![LayerFile::bytes("var/lib/dpkg/status", status.as_bytes())],
+    );
+    let db = x.db();
+    let fifo = x.path("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let zero = x.path("zero");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (path, kind) in [(&fifo, "a FIFO"), (&zero, "a character device")] {
+        x.refused(&["verify", &target, "--key", s(path)], 2, &[s(path), kind]);
+        x.refused(
+            &["scan", &target, "--db", s(&db), "--vex", s(path)],
+            2,
+            &[s(path), kind],
+        );
+    }
+
+    let w = World::new();
+    let spec = w.raw_spec(
+        "fifo.yaml",
+        &bulwark_testkit::spec_yaml(&w.repo, "name: app\npackages: [foo]\n")
+            .replace(s(&w.repo.keyring()), s(&fifo)),
+    );
+    let run = w.run(&["build", s(&spec), "-o", s(&w.path("out"))]);
+    run.error(2, &[s(&fifo), "a FIFO"]);
+    assert!(!w.path("out").exists());
+}
