@@ -463,7 +463,7 @@ pub fn load_signing_key(spec: &str) -> Result<SigningKey, Error> {
 fn private_key_given(path: Option<&Path>) -> String {
     let Some(path) = path else {
         return "it is a private key; give its public key instead (for a key pair \
-                from `bulwark key generate --out K`, the file `K.pub`)"
+                written as `K` and `K.pub`, the file `K.pub`)"
             .to_owned();
     };
     let mut public = path.as_os_str().to_owned();

@@ -135,11 +135,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// There is no database file.
-    #[error(
-        "no vulnerability database at `{path}`: run `bulwark db import PATH` (PATH: OSV JSON, \
-         a zip such as OSV's Debian all.zip, or Debian Security Tracker JSON) or \
-         `bulwark db update --url URL` first"
-    )]
+    #[error("no vulnerability database at `{path}`")]
     NoDatabase {
         /// Where it was looked for.
         path: PathBuf,
@@ -155,7 +151,7 @@ pub enum Error {
     /// The database file has another format version.
     #[error(
         "`{path}` has database format {found} but this bulwark reads format {expected}: \
-         run `bulwark db import` or `bulwark db update` again"
+         it must be made again"
     )]
     Version {
         /// The file.

@@ -320,6 +320,10 @@ pub struct Report {
     /// for it. Also one of [`Self::warnings`]; not part of the JSON.
     #[serde(skip)]
     pub unmatched: Option<String>,
+    /// Whether the database is older than [`crate::STALE_AFTER_DAYS`]
+    /// (one of [`Self::warnings`] says so); not part of the JSON.
+    #[serde(skip)]
+    pub stale: bool,
 }
 
 impl Report {
@@ -379,8 +383,9 @@ pub fn scan(
     };
     // So far, a warning can only say why the release is unknown.
     let mut unmatched = warnings.last().cloned().filter(|_| release.is_none());
+    let warned = warnings.len();
     if let Some(now) = options.now {
-        let update = "run `bulwark db update --url URL` or `bulwark db import` with a newer feed";
+        let update = "update it from a newer feed";
         match info.age_days(now) {
             Some(days) if days > crate::STALE_AFTER_DAYS => warnings.push(format!(
                 "the vulnerability database is {days} days old (newest record {}): {update}",
@@ -402,6 +407,7 @@ pub fn scan(
             }
         }
     }
+    let stale = warnings.len() > warned;
     if let Some(release) = &release {
         if !info.releases.contains_key(release) {
             let warning = format!(
@@ -449,6 +455,7 @@ pub fn scan(
         suppressed: Vec::new(),
         warnings,
         unmatched,
+        stale,
     };
 
     let mut sorted: Vec<&InstalledPackage> = packages.iter().collect();

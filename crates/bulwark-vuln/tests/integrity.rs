@@ -83,7 +83,7 @@ fn an_older_format_asks_for_a_reimport() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("bulwark db import"), "{err}");
+    assert!(err.to_string().contains("it must be made again"), "{err}");
 }
 
 #[test]

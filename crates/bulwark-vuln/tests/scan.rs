@@ -563,11 +563,9 @@ fn missing_and_corrupt_database() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.db");
     let err = Database::open(&missing).unwrap_err().to_string();
-    assert!(
-        err.contains("nope.db") && err.contains("bulwark db import PATH"),
-        "{err}"
-    );
-    assert!(err.contains("bulwark db update --url URL"), "{err}");
+    assert!(err.contains("nope.db"), "{err}");
+    // Which command makes one is the command line's to say.
+    assert!(!err.contains("bulwark "), "{err}");
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, b"not a database at all").unwrap();
     let err = Database::open(&junk).unwrap_err().to_string();
@@ -783,7 +781,7 @@ fn a_stale_database_is_a_report_warning() {
     assert!(
         warnings[0].contains("8 days old")
             && warnings[0].contains("2024-08-01T00:00:00Z")
-            && warnings[0].contains("bulwark db update"),
+            && warnings[0].contains("update it"),
         "{warnings:?}"
     );
     // SARIF readers see it as a tool notification.

@@ -25,10 +25,21 @@ fn db_path(db: Option<&Path>) -> Result<PathBuf> {
 #[error("{0} ({1})")]
 struct Hinted(#[source] bulwark_vuln::Error, &'static str);
 
-/// Adds the command line's hint to the errors of `db import` and `db update`
-/// that a flag overrides.
-fn hint(err: bulwark_vuln::Error) -> anyhow::Error {
+/// Adds the command line's hint of what to do to a database error: the
+/// flag that overrides a refusal, or the command that makes a database.
+pub(crate) fn hint(err: bulwark_vuln::Error) -> anyhow::Error {
     match err {
+        e @ bulwark_vuln::Error::NoDatabase { .. } => Hinted(
+            e,
+            "make one with `bulwark db import PATH` (OSV JSON, a zip such as OSV's Debian \
+             all.zip, or Debian Security Tracker JSON) or `bulwark db update --url URL`",
+        )
+        .into(),
+        e @ bulwark_vuln::Error::Version { .. } => Hinted(
+            e,
+            "make it again with `bulwark db import` or `bulwark db update`",
+        )
+        .into(),
         e @ bulwark_vuln::Error::Shrink { .. } => {
             Hinted(e, "pass --allow-shrink to accept a smaller feed").into()
         }
@@ -69,7 +80,7 @@ pub fn scan(
         );
     }
     let path = db_path(args.db.as_deref())?;
-    let db = Database::open(&path)?;
+    let db = Database::open(&path).map_err(hint)?;
     let mut vex = Vec::new();
     for file in &args.vex {
         vex.extend(bulwark_vuln::read_openvex(file)?);
@@ -104,6 +115,11 @@ pub fn scan(
     let report = bulwark_vuln::scan(&db, &packages, os.as_ref(), &options)?;
     for w in &report.warnings {
         printer.warn(w);
+    }
+    if report.stale {
+        printer.warn(
+            "update the database with `bulwark db update --url URL` or `bulwark db import PATH`",
+        );
     }
     let text = match args.format {
         ScanFormat::Table => {
@@ -228,7 +244,7 @@ pub fn db(command: &DbCommand, printer: &Printer) -> Result<()> {
         }
         DbCommand::Info { db, format } => {
             let path = db_path(db.as_deref())?;
-            let database = Database::open(&path)?;
+            let database = Database::open(&path).map_err(hint)?;
             let mut info = database.info().clone();
             // A database written by an older bulwark may hold a URL with
             // its credentials.

@@ -83,5 +83,7 @@ fn open_database(db: Option<&Path>, max: Severity) -> Result<bulwark_vuln::Datab
         Some(path) => path.to_path_buf(),
         None => bulwark_vuln::default_path().with_context(needs)?,
     };
-    bulwark_vuln::Database::open(&path).with_context(needs)
+    bulwark_vuln::Database::open(&path)
+        .map_err(crate::scan::hint)
+        .with_context(needs)
 }

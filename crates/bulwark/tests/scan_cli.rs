@@ -968,10 +968,16 @@ fn a_database_older_than_7_days_is_a_warning_in_every_format() {
     assert_eq!(warnings.len(), 1, "one stale warning on stderr: {run:#?}");
     assert!(
         warnings[0].starts_with("warning: the vulnerability database is ")
-            && warnings[0].contains(&format!("(newest record {NEWEST})"))
-            && warnings[0].contains("bulwark db update"),
+            && warnings[0].contains(&format!("(newest record {NEWEST})")),
         "{}",
         warnings[0]
+    );
+    // The command line says how to update it.
+    assert!(
+        run.stderr
+            .contains("warning: update the database with `bulwark db update --url URL`"),
+        "{}",
+        run.stderr
     );
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(
