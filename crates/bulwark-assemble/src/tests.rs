@@ -1,8 +1,6 @@
 //! Tests: hostile archives (hermetic) and real Debian packages (downloaded
 //! with `apt-get download` from the host's sources).
 
-#![expect(clippy::print_stderr, reason = "tests say why they skip")]
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -1075,7 +1073,7 @@ fn build_real(names: &[&str], db: DpkgDatabase) -> Option<Built> {
 }
 
 #[test]
-fn real_packages_system_layer() {
+fn live_real_packages_system_layer() {
     let names = [
         "base-passwd",
         "ca-certificates",
@@ -1178,25 +1176,24 @@ fn real_packages_system_layer() {
         ),
         &b.dir,
     );
-    if sh("command -v dpkg-realpath || true", &b.dir)
-        .trim()
-        .is_empty()
-    {
-        eprintln!("skipping the update-shells comparison: no dpkg-realpath");
-    } else {
-        sh(
-            "cp usr/share/debianutils/shells etc/shells && sh usr/sbin/update-shells --root \"$PWD\"",
-            &root,
-        );
-        assert_eq!(
-            read_entry(sys, "etc/shells").unwrap(),
-            std::fs::read(root.join("etc/shells")).unwrap()
-        );
-        assert_eq!(
-            read_entry(sys, "var/lib/shells.state").unwrap(),
-            std::fs::read(root.join("var/lib/shells.state")).unwrap()
-        );
-    }
+    assert!(
+        !sh("command -v dpkg-realpath || true", &b.dir)
+            .trim()
+            .is_empty(),
+        "dpkg-realpath (package dpkg) is needed for the update-shells comparison"
+    );
+    sh(
+        "cp usr/share/debianutils/shells etc/shells && sh usr/sbin/update-shells --root \"$PWD\"",
+        &root,
+    );
+    assert_eq!(
+        read_entry(sys, "etc/shells").unwrap(),
+        std::fs::read(root.join("etc/shells")).unwrap()
+    );
+    assert_eq!(
+        read_entry(sys, "var/lib/shells.state").unwrap(),
+        std::fs::read(root.join("var/lib/shells.state")).unwrap()
+    );
 
     // CA bundle: ca-certificates' own update-ca-certificates on a scratch
     // root, fed with the conf its postinst writes.
@@ -1286,7 +1283,7 @@ sed -n '/^# This file lists certificates/,/^EOF$/p' "$DEB_POSTINST" | sed '$d'
 }
 
 #[test]
-fn subject_hash_matches_openssl() {
+fn live_subject_hash_matches_openssl() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(debs) = download(tmp.path(), &["ca-certificates"]) else {
         return;
@@ -1318,7 +1315,7 @@ fn subject_hash_matches_openssl() {
 }
 
 #[test]
-fn real_classic_database() {
+fn live_real_classic_database() {
     let Some(b) = build_real(&["mawk", "base-files"], DpkgDatabase::Classic) else {
         return;
     };
@@ -1497,7 +1494,7 @@ fn run_script(
 }
 
 #[test]
-fn real_fresh_install_scripts() {
+fn live_real_fresh_install_scripts() {
     let names = [
         "base-passwd",
         "base-files",
@@ -1537,10 +1534,10 @@ fn real_fresh_install_scripts() {
     // base-files' layer ships /var/run and /var/lock as links.
     assert_eq!(ours["var/run"].4, "/run");
     assert_eq!(ours["var/lock"].4, "/run/lock");
-    if !is_root() {
-        eprintln!("skipping the script comparisons: they chown, which needs root");
-        return;
-    }
+    assert!(
+        is_root(),
+        "the script comparisons chown, which needs root (the test command runs as root)"
+    );
     // The real scripts on scratch roots: everything they create or change,
     // we have, with the same type, mode, owner, target and contents.
     let deb = |name: &str| b.debs[names.iter().position(|n| *n == name).unwrap()].clone();
@@ -1606,7 +1603,7 @@ fn real_fresh_install_scripts() {
 /// recognized, with the effect its review gives; the generic reader handles
 /// `case` patterns with `|` (tar's `rmt` alternative).
 #[test]
-fn real_reviewed_scripts() {
+fn live_real_reviewed_scripts() {
     let mut names: Vec<&str> = scripts::reviewed_packages().collect();
     names.push("tar");
     names.sort_unstable();

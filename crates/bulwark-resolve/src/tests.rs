@@ -669,7 +669,7 @@ fn set_of(r: &Resolution) -> BTreeSet<(String, String)> {
 /// Resolves a small set against the host's lists and compares it with what
 /// `apt-get install --simulate` would install on an empty system.
 #[test]
-fn agrees_with_apt_on_host_lists() {
+fn live_agrees_with_apt_on_host_lists() {
     let idx =
         host_index().unwrap_or_else(|why| panic!("{why} (scripts/setup.sh runs apt-get update)"));
     let wanted = [
@@ -700,7 +700,7 @@ fn agrees_with_apt_on_host_lists() {
 /// where the built-in table takes `usr-is-merged`, so `prefer` restores
 /// apt's choice.
 #[test]
-fn essential_agrees_with_apt_on_host_lists() {
+fn live_essential_agrees_with_apt_on_host_lists() {
     let idx =
         host_index().unwrap_or_else(|why| panic!("{why} (scripts/setup.sh runs apt-get update)"));
     let start = std::time::Instant::now();

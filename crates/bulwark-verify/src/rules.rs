@@ -113,6 +113,16 @@ fn evaluate_max_severity(
     report
         .notes
         .extend(scan.warnings.iter().map(|w| format!("{label}: {w}")));
+    // An image whose release cannot be matched was not checked at all: it
+    // must not pass a rule about its vulnerabilities.
+    if let Some(why) = &scan.unmatched {
+        report.fail(
+            name,
+            format!("nothing could be checked: {why}"),
+            FailureKind::Policy,
+        );
+        return;
+    }
     let mut above: Vec<(Severity, &str, &str, &str)> = scan
         .packages
         .iter()

@@ -1,7 +1,9 @@
 //! This crate provides the `bulwark` commands. It wires the pipeline stages
-//! (spec → repo → resolve → fetch → assemble → emit) together behind the
-//! command line defined in `bulwark-cli`, and owns what spans them: the
-//! lockfile, the layer cache, progress output and exit codes.
+//! (spec → repo → resolve → fetch → assemble → emit → attest) together
+//! behind the command line defined in `bulwark-cli`, runs the readers
+//! (`sbom`, `scan`, `db`, `verify`) over the library crates, and owns what
+//! spans them: the lockfile, the layer caches, output and progress, the
+//! `BULWARK_*` environment, the hints that name commands, and exit codes.
 //!
 //! # Brief overview
 //!

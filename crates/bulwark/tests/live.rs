@@ -111,7 +111,7 @@ fn chroot(rootfs: &Path, user: &str, argv: &[&str]) -> String {
 }
 
 #[test]
-fn python_image_runs_as_nonroot_with_ssl_json_sqlite() {
+fn live_python_image_runs_as_nonroot_with_ssl_json_sqlite() {
     let tmp = tempfile::tempdir().unwrap();
     let (layout, digest) = build_example("python", tmp.path(), &[]);
     assert!(digest.starts_with("sha256:"), "{digest}");
@@ -222,7 +222,7 @@ fn python_image_runs_as_nonroot_with_ssl_json_sqlite() {
 }
 
 #[test]
-fn static_image_has_no_libc_and_a_real_ca_bundle() {
+fn live_static_image_has_no_libc_and_a_real_ca_bundle() {
     let tmp = tempfile::tempdir().unwrap();
     let (layout, digest) = build_example("static", tmp.path(), &[]);
     assert_eq!(skopeo_inspect(&layout)["Digest"], digest.as_str());
@@ -334,7 +334,7 @@ int main(void) {
 }
 
 #[test]
-fn base_builds_reproducibly_and_runs_in_crun() {
+fn live_base_builds_reproducibly_and_runs_in_crun() {
     let tmp = tempfile::tempdir().unwrap();
     let (layout_a, a) = build_example("base", &tmp.path().join("a"), &[]);
     let (_, b) = build_example("base", &tmp.path().join("b"), &[]);
@@ -377,7 +377,7 @@ fn crun_run(bundle: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-fn essential_image_has_a_working_userland() {
+fn live_essential_image_has_a_working_userland() {
     let tmp = tempfile::tempdir().unwrap();
     let (layout, digest) = build_example("essential", tmp.path(), &[]);
     assert_eq!(skopeo_inspect(&layout)["Digest"], digest.as_str());
@@ -451,7 +451,7 @@ fn essential_image_has_a_working_userland() {
 }
 
 #[test]
-fn multi_arch_index_gzip_and_zstd() {
+fn live_multi_arch_index_gzip_and_zstd() {
     let tmp = tempfile::tempdir().unwrap();
     for compression in ["gzip", "zstd"] {
         multi_arch_index(tmp.path(), compression);
@@ -648,7 +648,7 @@ fn resolved_set(spec: &Path) -> BTreeSet<String> {
 }
 
 #[test]
-fn python_closure_matches_apt() {
+fn live_python_closure_matches_apt() {
     let ours = resolved_set(&root().join("examples/python.yaml"));
     let apt = apt_simulate(&["base-files", "python3", "ca-certificates"]);
     // bulwark deliberately differs from apt only where a documented choice
@@ -657,7 +657,7 @@ fn python_closure_matches_apt() {
 }
 
 #[test]
-fn base_closure_differs_from_apt_only_by_exclusions() {
+fn live_base_closure_differs_from_apt_only_by_exclusions() {
     let ours = resolved_set(&root().join("examples/base.yaml"));
     let apt = apt_simulate(&[
         "base-files",
@@ -715,7 +715,7 @@ fn explain_exclusions(example: &str, names: &[&str]) {
 }
 
 #[test]
-fn static_closure_differs_from_apt_only_through_exclusions() {
+fn live_static_closure_differs_from_apt_only_through_exclusions() {
     let ours = resolved_set(&root().join("examples/static.yaml"));
     let apt = apt_simulate(&[
         "base-files",
@@ -753,7 +753,7 @@ fn static_closure_differs_from_apt_only_through_exclusions() {
 /// `explain` says so. (crates/bulwark-resolve's tests check that with
 /// `prefer: [usrmerge]` the essential closure is exactly apt's.)
 #[test]
-fn essential_takes_usr_is_merged_and_explains_why() {
+fn live_essential_takes_usr_is_merged_and_explains_why() {
     let spec = root().join("examples/essential.yaml");
     let ours = resolved_set(&spec);
     assert!(
@@ -771,7 +771,7 @@ fn essential_takes_usr_is_merged_and_explains_why() {
 }
 
 #[test]
-fn rootless_build_gives_the_same_digest() {
+fn live_rootless_build_gives_the_same_digest() {
     // An unprivileged user with its own cache builds static; root builds it too.
     let tmp = tempfile::tempdir().unwrap();
     let user = "bulwark-test";
@@ -840,7 +840,7 @@ fn host_debian_uris() -> (String, String) {
 }
 
 #[test]
-fn native_script_effects_match_an_mmdebstrap_tree() {
+fn live_native_script_effects_match_an_mmdebstrap_tree() {
     // The same packages, installed by mmdebstrap with dpkg and every
     // maintainer script, and by bulwark without any.
     let tmp = tempfile::tempdir().unwrap();
@@ -1164,7 +1164,7 @@ fn scan_json(target: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
 }
 
 #[test]
-fn scan_matches_source_packages_with_debian_semantics() {
+fn live_scan_matches_source_packages_with_debian_semantics() {
     let tmp = tempfile::tempdir().unwrap();
     let (layout, digest) = build_example("python", tmp.path(), &[]);
     let target = format!("oci:{}:test", layout.display());
@@ -1275,7 +1275,7 @@ fn scan_matches_source_packages_with_debian_semantics() {
 /// give it, so it scans like the same image with base-files: the same
 /// findings for every package both contain.
 #[test]
-fn an_image_without_base_files_scans_like_one_with_it() {
+fn live_an_image_without_base_files_scans_like_one_with_it() {
     let tmp = tempfile::tempdir().unwrap();
     let build = |name: &str, packages: &str| -> (PathBuf, PathBuf) {
         let spec = tmp.path().join(format!("{name}.yaml"));

@@ -1062,6 +1062,39 @@ fn max_severity_fails_naming_the_worst_findings_above_it() {
             "bulwark db import",
         ],
     );
+
+    // A database without the image's release checks nothing: that fails
+    // the rule rather than passing it.
+    let other = s.w.path("osv-11");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(
+        other.join("CVE-2099-0011.json"),
+        r#"{"schema_version":"1.6.0","id":"CVE-2099-0011","modified":"2025-01-01T00:00:00Z",
+           "affected":[{"package":{"ecosystem":"Debian:11","name":"foo"},
+           "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"9"}]}]}]}"#,
+    )
+    .unwrap();
+    let db_11 = s.w.path("vuln-11.db");
+    s.w.run(&[
+        "db",
+        "import",
+        other.to_str().unwrap(),
+        "--db",
+        db_11.to_str().unwrap(),
+    ])
+    .ok();
+    fs::write(&policy, "max-severity: critical\n").unwrap();
+    let run = s.verify(
+        &s.layout,
+        &["--policy", policy_arg, "--db", db_11.to_str().unwrap()],
+    );
+    run.error(1, &["policy"]);
+    assert!(
+        run.stdout.contains("nothing could be checked")
+            && run.stdout.contains("no entries for Debian release `12`"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Rewrites the document of the artifact of `artifact_type` and `kind`
