@@ -560,6 +560,29 @@ fn docker_archives_classic_and_oci_forms() {
     );
 }
 
+/// A test whose tool is missing fails, naming the tool, instead of passing
+/// without having checked anything: this test binary runs the skopeo test
+/// below again with a `PATH` where no tool can be found.
+#[test]
+fn a_missing_tool_fails_its_test() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "skopeo_docker_archive_reads_like_the_layout"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(
+        text.contains("skopeo (installed by scripts/setup.sh) is needed"),
+        "{text}"
+    );
+}
+
 /// skopeo converts our layout into the classic docker-archive form.
 #[test]
 fn skopeo_docker_archive_reads_like_the_layout() {
