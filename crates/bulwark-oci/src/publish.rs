@@ -55,10 +55,10 @@ pub fn check_destination(dest: &Path) -> Result<(), Error> {
 }
 
 /// A new directory beside an output layout, on its file system (so that
-/// publishing renames rather than copies), removed when dropped. It is
-/// named `.NAME.build-*` and holds a lock while its owner lives; making one
-/// removes the staging directories of owners that are gone (a killed
-/// build), never a live one's.
+/// publishing renames rather than copies), removed when dropped; also a
+/// build's scratch space. It is named `.NAME.build-*` and holds a lock
+/// while its owner lives; making one removes the staging directories of
+/// owners that are gone (a killed build), never a live one's.
 #[derive(Debug)]
 pub struct Staging {
     dir: tempfile::TempDir,

@@ -109,7 +109,11 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
         .collect();
 
     let epoch_env = crate::source_date_epoch()?;
-    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    // Spooled layer tars: in a locked `$TMPDIR/.bulwark.build-*` directory,
+    // so that the next build removes what a killed one left, never what a
+    // running one uses.
+    let work = bulwark_oci::Staging::beside(&std::env::temp_dir().join("bulwark"))
+        .context("cannot create a temporary directory")?;
     let mut images = Vec::new();
     let mut warnings = Vec::new();
     for platform in &plan.platforms {

@@ -1166,3 +1166,50 @@ fn a_locked_build_names_the_release_the_lockfile_recorded() {
         None
     );
 }
+
+/// A build's scratch files (spooled layers) live in a locked
+/// `$TMPDIR/.bulwark.build-*` directory: the next build removes what a
+/// killed build left there, never what a running build uses, and its own is
+/// gone when it ends.
+#[test]
+fn scratch_space_of_a_killed_build_is_removed_and_a_running_ones_kept() {
+    let w = World::new();
+    let tmp = w.path("tmp");
+    let stale = tmp.join(".bulwark.build-killed");
+    let live = tmp.join(".bulwark.build-running");
+    for dir in [&stale, &live] {
+        fs::create_dir_all(dir).unwrap();
+        fs::write(dir.join(".lock"), b"").unwrap();
+        fs::write(dir.join("layer.tar"), vec![0u8; 1 << 20]).unwrap();
+    }
+    // Another build holds its lock (flock(1), as bulwark's flock(2) does).
+    let mut holder = std::process::Command::new("flock")
+        .args(["--nonblock"])
+        .arg(live.join(".lock"))
+        .args(["sleep", "600"])
+        .spawn()
+        .expect("flock (util-linux) is needed for this test");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let spec = w.spec("app", &["foo"], "");
+    let out = w.path("out");
+    let run = w
+        .cmd()
+        .env("TMPDIR", &tmp)
+        .args(["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(run.status.success(), "{run:?}");
+    assert!(!stale.exists(), "a killed build's scratch space was left");
+    assert!(
+        live.join("layer.tar").exists(),
+        "a running build's scratch space was removed"
+    );
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [".bulwark.build-running"], "{left:?}");
+}
