@@ -9,7 +9,6 @@
 //! describe the operating system as an SBOM element of its own.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use bulwark_image::{InstalledPackage, OsRelease};
@@ -143,24 +142,24 @@ fn os_from_element(package: &bulwark_sbom::Package) -> Option<OsRelease> {
     (!name.is_empty()).then(|| os_release(name, package.version.as_deref().unwrap_or("")))
 }
 
-/// Reads the file at `path`, refusing more than [`MAX_SBOM_BYTES`].
+/// Reads the file at `path`: a regular file (not a FIFO, which would
+/// block, or a device, which would never end) of at most
+/// [`MAX_SBOM_BYTES`].
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SBOM_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() > MAX_SBOM_BYTES {
-        return Err(Error::Sbom {
+    bulwark_oci::read_regular(path, MAX_SBOM_BYTES as u64).map_err(|err| match err {
+        bulwark_oci::Error::Io { source, .. } => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        bulwark_oci::Error::FileTooLarge { .. } => Error::Sbom {
             path: path.to_path_buf(),
             reason: format!("larger than {MAX_SBOM_BYTES} bytes"),
-        });
-    }
-    Ok(bytes)
+        },
+        other => Error::Sbom {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// The Debian packages of an SPDX or CycloneDX JSON SBOM, from their

@@ -394,10 +394,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Key, keyring and VEX paths that are a FIFO (which would block) or a
+/// Key, keyring, VEX and SBOM paths that are a FIFO (which would block) or a
 /// device (which would never end) are refused at once, naming the path.
 #[test]
-fn key_keyring_and_vex_paths_that_are_no_regular_file_are_refused_at_once() {
+fn key_keyring_vex_and_sbom_paths_that_are_no_regular_file_are_refused_at_once() {
     let x = Scratch::new();
     let status = stanza("pkg", "1");
     let target = x.image(
@@ -414,6 +414,11 @@ fn key_keyring_and_vex_paths_that_are_no_regular_file_are_refused_at_once() {
         x.refused(&["verify", &target, "--key", s(path)], 2, &[s(path), kind]);
         x.refused(
             &["scan", &target, "--db", s(&db), "--vex", s(path)],
+            2,
+            &[s(path), kind],
+        );
+        x.refused(
+            &["scan", &format!("sbom:{}", s(path)), "--db", s(&db)],
             2,
             &[s(path), kind],
         );
