@@ -1182,14 +1182,10 @@ fn scratch_space_of_a_killed_build_is_removed_and_a_running_ones_kept() {
         fs::write(dir.join(".lock"), b"").unwrap();
         fs::write(dir.join("layer.tar"), vec![0u8; 1 << 20]).unwrap();
     }
-    // Another build holds its lock (flock(1), as bulwark's flock(2) does).
-    let mut holder = std::process::Command::new("flock")
-        .args(["--nonblock"])
-        .arg(live.join(".lock"))
-        .args(["sleep", "600"])
-        .spawn()
-        .expect("flock (util-linux) is needed for this test");
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Another build holds its lock: this process takes it, as bulwark
+    // does (flock(2), through fs4).
+    let held = fs::File::open(live.join(".lock")).unwrap();
+    fs4::FileExt::try_lock(&held).unwrap();
 
     let spec = w.spec("app", &["foo"], "");
     let out = w.path("out");
@@ -1199,8 +1195,7 @@ fn scratch_space_of_a_killed_build_is_removed_and_a_running_ones_kept() {
         .args(["build", spec.to_str().unwrap(), "-o", out.to_str().unwrap()])
         .output()
         .unwrap();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(held);
     assert!(run.status.success(), "{run:?}");
     assert!(!stale.exists(), "a killed build's scratch space was left");
     assert!(
