@@ -166,6 +166,20 @@ pub fn publish(staging: &Path, dest: &Path) -> Result<(), Error> {
     result
 }
 
+/// Whether the blob file at `path` hashes to `hex`, the name it is stored
+/// under; an unreadable one does not.
+fn holds_its_digest(path: &Path, hex: &str) -> bool {
+    let Ok(mut file) = crate::open_regular(path) else {
+        return false;
+    };
+    let mut hashing = crate::HashingWriter::new(std::io::sink());
+    if std::io::copy(&mut file, &mut hashing).is_err() {
+        return false;
+    }
+    let (_, digest, _) = hashing.finish();
+    digest.strip_prefix("sha256:") == Some(hex)
+}
+
 /// The locked part of [`publish`] into an existing layout; records every
 /// blob file it creates in `added`.
 fn merge_into(source: &Layout, dest: &Layout, added: &mut Vec<PathBuf>) -> Result<(), Error> {
@@ -188,7 +202,11 @@ fn merge_into(source: &Layout, dest: &Layout, added: &mut Vec<PathBuf>) -> Resul
         let size = fs::metadata(&from)
             .map_err(|err| Error::io("read", &from, err))?
             .len();
-        if fs::metadata(&to).is_ok_and(|m| m.is_file() && m.len() == size) {
+        // A blob already there is kept only if its content is what its
+        // name says: one damaged in place is replaced, not trusted.
+        if fs::metadata(&to).is_ok_and(|m| m.is_file() && m.len() == size)
+            && holds_its_digest(&to, &name.to_string_lossy())
+        {
             continue;
         }
         let existed = fs::symlink_metadata(&to).is_ok();

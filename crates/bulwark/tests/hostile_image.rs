@@ -367,6 +367,14 @@ fn layouts_never_share_storage_with_the_cache() {
     };
     verify(&a).error(5, &[]);
     verify(&b).ok();
+    // Building into A again replaces the damaged blob instead of trusting
+    // it because its name and size are right.
+    w.build_ok(
+        &spec,
+        &format!("oci:{}:latest", a.display()),
+        &["--sign", s(&key)],
+    );
+    verify(&a).ok();
     // A third build from the same cache is still right.
     let c = w.path("c");
     w.build_ok(
