@@ -8,7 +8,7 @@
 //! Images are written by hand (`bulwark_testkit::oci`), so each holds
 //! exactly the hostile part. Each refusal asserts the exit code, the
 //! one-line message, a bounded peak RSS (`/usr/bin/time -f %M`) and time,
-//! and that the cache holds no partial entry.
+//! and that no temporary file is left in `$TMPDIR`.
 
 mod common;
 
@@ -71,8 +71,8 @@ impl Scratch {
     }
 
     /// Runs `args`, which must fail with `code` and one error line holding
-    /// every needle, within the RSS bound and a minute; the cache must hold
-    /// no entry for what failed and no temporary file. Returns the line.
+    /// every needle, within the RSS bound and a minute, leaving no
+    /// temporary file in `$TMPDIR`. Returns the line.
     fn refused(&self, args: &[&str], code: i32, needles: &[&str]) -> String {
         self.refused_within(args, code, needles, RSS_LIMIT_KB)
     }
