@@ -12,7 +12,7 @@ SUDO=""
 APT_PACKAGES=(
   apt-utils dpkg-dev gnupg gpgv ca-certificates curl xz-utils zstd
   skopeo umoci mmdebstrap crun docker-registry hyperfine time
-  uidmap python3-venv gcc libc6-dev lz4
+  uidmap python3-venv gcc libc6-dev lz4 apache2-utils openssl
 )
 
 missing=()

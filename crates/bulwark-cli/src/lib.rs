@@ -11,7 +11,8 @@ macro_rules! exit_codes {
 Exit codes:
   0  success
   1  findings or policy violations (--fail-on, verify)
-  2  usage or input error (bad spec, unknown package, unsatisfiable dependency, I/O)
+  2  usage or input error (bad spec, unknown package, unsatisfiable dependency, I/O,
+     a registry that cannot be reached or refuses the credentials)
   3  signature missing (an unsigned repository)
   4  bad signature or wrong key
   5  digest or content mismatch (a download or cache entry whose hash differs)"
@@ -162,6 +163,8 @@ Example:
     #[command(after_long_help = concat!("\
 Targets:
   oci:DIR[:TAG]          an OCI image layout (the last `:` splits off the tag)
+  docker://HOST/REPO[:TAG|@DIGEST]
+                         an image in a registry (only what is needed is fetched)
   docker-archive:FILE    a `docker save` tarball
   rootfs:DIR             an unpacked root filesystem
   PATH                   detected: a layout, an archive or a root filesystem
@@ -201,9 +204,39 @@ Examples:
   bulwark verify oci:out/app:latest --key keys/release.pub
   bulwark verify oci:out/app:latest --key keys/release.pub --policy policy.yaml --format json
   bulwark verify oci:out/app:latest --key keys/release.pub --policy policy.yaml --db vuln.db
+  bulwark verify docker://registry.example:5000/app:1.0 --key keys/release.pub
 
 ", exit_codes!()))]
     Verify(VerifyArgs),
+    /// Push an image with its SBOMs, provenance and signatures to a registry.
+    ///
+    /// Manifests travel as their exact bytes, so digests and signatures are
+    /// unchanged. Blobs the registry has are skipped, blobs pushed before to
+    /// another repository of the registry are mounted, others are uploaded
+    /// in chunks that resume after a broken connection. The attestations
+    /// are listed through the registry's OCI 1.1 referrers API, or its
+    /// `sha256-<hex>` tag where it has none, before the tag is set: nobody
+    /// sees the tag without them.
+    #[command(after_long_help = concat!("\
+Examples:
+  bulwark push oci:out/python:latest docker://registry.example:5000/python:3.11
+  bulwark push oci:out/base docker://localhost:5000/base --creds ci --password-stdin < token
+  bulwark push oci:out/base docker://registry.example/team/base:1 --ca-cert corp-ca.pem
+
+", exit_codes!()))]
+    Push(PushArgs),
+    /// Pull an image with its attestations from a registry into an OCI layout.
+    ///
+    /// Every manifest and blob is checked against its digest; the image and
+    /// its attestations appear in the layout together or not at all, so
+    /// `bulwark verify oci:…` works offline afterwards.
+    #[command(after_long_help = concat!("\
+Examples:
+  bulwark pull docker://registry.example:5000/python:3.11 oci:images/python
+  bulwark pull docker://registry.example/app@sha256:0123… oci:images/app:pinned
+
+", exit_codes!()))]
+    Pull(PullArgs),
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -231,8 +264,10 @@ pub struct BuildArgs {
     /// Where to write the image.
     ///
     /// `oci:DIR[:TAG]` (an OCI image layout; other tags in it are kept),
-    /// `docker-archive:FILE` (a `docker load`-able tarball), or a bare DIR
-    /// (an OCI layout). Default: `oci:./out/NAME`.
+    /// `docker-archive:FILE` (a `docker load`-able tarball),
+    /// `docker://HOST/REPO[:TAG]` (built into a staging layout, then pushed
+    /// with its attestations), or a bare DIR (an OCI layout). Default:
+    /// `oci:./out/NAME`.
     #[arg(long, short)]
     pub output: Option<String>,
     /// The tag to write; overrides the spec's `tag` and a tag in --output.
@@ -251,6 +286,80 @@ pub struct BuildArgs {
     /// Output format on stdout: readable text, or one JSON document.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// How to reach a registry output.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach and authenticate to registries (`docker://` references).
+#[derive(Clone, Debug, Default, Args)]
+pub struct RegistryArgs {
+    /// Credentials for the registry, `USER[:PASSWORD]`.
+    ///
+    /// Without the password, it is read from standard input
+    /// (--password-stdin). Credentials are taken from, in order: --creds
+    /// and --password-stdin, the environment (BULWARK_REGISTRY_USER and
+    /// BULWARK_REGISTRY_PASSWORD), the Docker config's `credHelpers` (and
+    /// `credsStore`), its `auths` ($DOCKER_CONFIG/config.json, else
+    /// ~/.docker/config.json); else anonymous.
+    #[arg(
+        long,
+        value_name = "USER[:PASSWORD]",
+        help_heading = "Registry options"
+    )]
+    pub creds: Option<String>,
+    /// Read the registry password from standard input (one line).
+    #[arg(long, help_heading = "Registry options")]
+    pub password_stdin: bool,
+    /// Trust the CA certificates in FILE (PEM) for registries, besides the
+    /// system's bundle. Repeatable.
+    #[arg(long, value_name = "FILE", help_heading = "Registry options")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Allow plain HTTP to the registries of this command's references.
+    ///
+    /// Loopback registries (127.0.0.0/8, [::1], localhost) fall back to
+    /// plain HTTP by themselves when they do not speak TLS. A certificate
+    /// that fails verification is never accepted.
+    #[arg(long, help_heading = "Registry options")]
+    pub insecure: bool,
+    /// The longest pause before retrying a registry that answered 429 or
+    /// 5xx (it may ask for longer with Retry-After).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600),
+          help_heading = "Registry options")]
+    pub retry_max_wait: u64,
+}
+
+/// Arguments of `bulwark push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image to push: `oci:DIR[:TAG]` or a layout directory.
+    pub source: String,
+    /// Where to push it: `docker://HOST[:PORT]/REPO[:TAG]`; without a tag,
+    /// the source's tag.
+    pub destination: String,
+    /// Output format on stdout: readable text, or one JSON document.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Arguments of `bulwark pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image to pull: `docker://HOST[:PORT]/REPO[:TAG|@sha256:…]`.
+    pub source: String,
+    /// Where to write it: `oci:DIR[:TAG]` or a directory; without a tag,
+    /// the source's tag (`latest` for a digest).
+    pub destination: String,
+    /// Output format on stdout: readable text, or one JSON document.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Arguments of `bulwark lock`.
@@ -290,6 +399,9 @@ pub struct SbomArgs {
     /// image's `org.opencontainers.image.vendor` annotation].
     #[arg(long)]
     pub supplier: Option<String>,
+    /// How to reach a registry target.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Arguments of `bulwark verify`.
@@ -313,6 +425,9 @@ pub struct VerifyArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// How to reach a registry target.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// SBOM formats.
@@ -354,6 +469,9 @@ pub struct ScanArgs {
     /// Write the report to FILE (atomically) instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How to reach a registry target.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Scan report formats.

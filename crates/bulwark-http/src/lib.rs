@@ -88,6 +88,10 @@ pub enum ErrorKind {
     TooLarge,
     /// The TLS connection could not be established or verified.
     Tls,
+    /// The server answered the TLS handshake with something that is not
+    /// TLS: it speaks plain HTTP on that port. (A certificate that cannot be
+    /// verified is [`ErrorKind::Tls`], never this.)
+    NotTls,
     /// The request is refused before it is sent (an unsupported URL, a
     /// redirect from `https` to `http`, too many redirects).
     Refused,
@@ -120,6 +124,10 @@ impl Error {
     }
 
     fn fetch(url: &str, kind: ErrorKind, reason: impl std::fmt::Display) -> Error {
+        let reason = match kind {
+            ErrorKind::NotTls => format!("the server does not speak TLS ({reason})"),
+            _ => reason.to_string(),
+        };
         Error::Fetch {
             url: redact_url(url),
             reason: redact::scrub(&reason.to_string(), url),
@@ -578,14 +586,16 @@ fn resolve_location(base: &str, location: &str) -> String {
 fn classify(e: &ureq::Error) -> ErrorKind {
     match e {
         ureq::Error::StatusCode(code) => status_kind(*code),
-        // rustls reports a certificate it does not trust as an I/O error.
-        ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
-            ErrorKind::Tls
+        // rustls reports a certificate it does not trust, and a server
+        // that does not speak TLS, as I/O errors.
+        ureq::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(rustls::Error::InvalidMessage(_)) => ErrorKind::NotTls,
+            Some(_) => ErrorKind::Tls,
+            None => ErrorKind::Network,
+        },
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => {
+            ErrorKind::Network
         }
-        ureq::Error::Io(_)
-        | ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::Protocol(_) => ErrorKind::Network,
         ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => ErrorKind::Tls,
         ureq::Error::BadUri(_) => ErrorKind::Refused,
         _ => ErrorKind::Io,

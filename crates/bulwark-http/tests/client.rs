@@ -431,3 +431,24 @@ fn https_trusts_the_ca_bundle_and_extra_ca_files_only() {
         "{e}"
     );
 }
+
+#[test]
+fn a_plain_http_server_is_told_apart_from_a_bad_certificate() {
+    // A plain HTTP server answers a TLS handshake with an HTTP error, as
+    // Go's servers (docker-registry) do.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            use std::io::{Read as _, Write as _};
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let url = format!("https://127.0.0.1:{port}/v2/");
+    let e = Client::new().request(Method::Get, &url).send().unwrap_err();
+    assert_eq!(kind(&e), ErrorKind::NotTls, "{e}");
+    assert!(e.to_string().contains("does not speak TLS"), "{e}");
+}

@@ -144,16 +144,20 @@ pub fn open(target: &ImageRef, platform: Option<&str>) -> Result<Vec<Contents>, 
 /// Opens the image `tag` names in `store` (or its only image), as [`open`]
 /// does for an OCI layout: `store` may be any [`ImageStore`] (a layout, a
 /// registry). `label` names the image in errors and in
-/// [`Contents::target`].
+/// [`Contents::target`]; `kind` is [`Contents::kind`] (`oci`, `docker`).
+/// With a `cache`, what each layer holds is kept there, as by
+/// [`open_cached`].
 pub fn open_store(
     store: Arc<dyn ImageStore>,
     label: &str,
+    kind: &'static str,
     tag: Option<&str>,
     platform: Option<&str>,
+    cache: Option<&dyn LayerCache>,
 ) -> Result<Vec<Contents>, Error> {
     let platform = parse_platform(platform)?;
     let layers: Arc<dyn blobs::LayerSource> = Arc::new(blobs::StoreLayers(Arc::clone(&store)));
-    oci::open_store(store, layers, label, "oci", tag, platform.as_ref(), None)
+    oci::open_store(store, layers, label, kind, tag, platform.as_ref(), cache)
 }
 
 fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>, Error> {
@@ -256,9 +260,11 @@ fn open_with(
             target: label,
             what: "an SBOM",
         }),
+        // The caller reaches the registry (credentials, TLS) and passes
+        // its store to `open_store`.
         ImageRef::Registry(_) => Err(Error::NotAnImage {
             target: label,
-            what: "an image in a registry, which bulwark does not read yet",
+            what: "an image in a registry, which is read through `open_store`",
         }),
         // Detected above; a path that stays one is none of the kinds.
         ImageRef::Path(path) => Err(Error::Undetected { path: path.clone() }),

@@ -57,7 +57,7 @@ pub struct OsRelease {
 pub struct Contents {
     /// The reference as the user gave it.
     pub target: String,
-    /// The detected kind: `oci`, `docker-archive` or `rootfs`.
+    /// The kind: `oci`, `docker` (a registry), `docker-archive` or `rootfs`.
     pub kind: &'static str,
     /// `sha256:…` of the image manifest; `None` for a root filesystem.
     pub manifest_digest: Option<String>,

@@ -23,6 +23,10 @@
 //!   [`FixtureRepo::resign_with_other_key`]) break one guarantee at a time.
 //! - [`spec_yaml`] writes a bulwark spec whose repository is the fixture,
 //!   named through `${BULWARK_TEST_MIRROR}` ([`MIRROR_ENV`]).
+//! - [`registry`] runs OCI registries for registry clients: the real
+//!   `docker-registry` ([`registry::DockerRegistry`], with Basic auth, TLS
+//!   and restarts) and a [`registry::Front`] before it adding a bearer token
+//!   service, the OCI 1.1 referrers API, a request log and injected faults.
 //!
 //! ```no_run
 //! use bulwark_testkit::{DebBuilder, FixtureRepo};
@@ -38,6 +42,7 @@ mod deb;
 mod gpg;
 mod hostile;
 pub mod oci;
+pub mod registry;
 mod repo;
 mod server;
 mod util;

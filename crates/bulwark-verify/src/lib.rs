@@ -116,6 +116,15 @@ pub fn verify(
     )
 }
 
+/// The [`bulwark_image::Contents::kind`] of a store's label.
+fn store_kind(label: &str) -> &'static str {
+    if label.starts_with("docker://") {
+        "docker"
+    } else {
+        "oci"
+    }
+}
+
 /// [`verify`] of the image `tag` names in `store`; `label` names it in the
 /// report.
 pub fn verify_store(
@@ -128,7 +137,14 @@ pub fn verify_store(
     db: Option<&bulwark_vuln::Database>,
 ) -> Result<VerifyReport, Error> {
     let mut report = VerifyReport::new(label);
-    let images = match bulwark_image::open_store(Arc::clone(&store), label, tag, platform) {
+    let images = match bulwark_image::open_store(
+        Arc::clone(&store),
+        label,
+        store_kind(label),
+        tag,
+        platform,
+        None,
+    ) {
         Ok(images) => images,
         Err(bulwark_image::Error::Oci(err))
             if err.is_mismatch() || matches!(err, bulwark_oci::Error::BlobMissing { .. }) =>

@@ -26,6 +26,9 @@ pub struct BuildReport {
     pub media_type: String,
     pub platforms: Vec<PlatformReport>,
     pub warnings: Vec<String>,
+    /// What pushing the image to a registry did (`-o docker://…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<bulwark_registry::PushReport>,
 }
 
 /// One platform of a build.
@@ -271,6 +274,7 @@ pub fn build(opts: &BuildOptions, cache: &Cache, printer: &Printer) -> Result<Bu
             })
             .collect(),
         warnings,
+        pushed: None,
     })
 }
 

@@ -56,6 +56,13 @@ fn specific_code(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if cause.is::<crate::platform::PackageMismatch>() {
         return Some(DIGEST_MISMATCH);
     }
+    if let Some(e) = cause.downcast_ref::<bulwark_registry::Error>() {
+        return Some(if e.is_mismatch() {
+            DIGEST_MISMATCH
+        } else {
+            INPUT
+        });
+    }
     let oci = cause.downcast_ref::<bulwark_oci::Error>().or_else(|| {
         match (
             cause.downcast_ref::<bulwark_image::Error>(),

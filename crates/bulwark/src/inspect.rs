@@ -7,8 +7,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use bulwark_cache::Cache;
-use bulwark_cli::{SbomArgs, SbomFormat};
+use bulwark_cli::{RegistryArgs, SbomArgs, SbomFormat};
 use bulwark_image::Contents;
+use bulwark_oci::ImageRef;
 
 use crate::printer::Printer;
 
@@ -26,6 +27,7 @@ pub fn open_one(
     target: &str,
     platform: Option<&str>,
     cache: Option<&Cache>,
+    registry: &RegistryArgs,
     printer: &Printer,
 ) -> Result<Contents> {
     let (parsed, detected) = bulwark_image::parse_target(target)?;
@@ -33,13 +35,15 @@ pub fn open_one(
         printer.status("Detected", format!("`{target}` as {kind}"));
     }
     let platform = platform.map_or_else(host_platform, str::to_string);
-    let opened = match cache {
-        Some(cache) => bulwark_image::open_cached(
-            &parsed,
-            Some(&platform),
-            &crate::layer_cache::CachedLayers::new(cache),
-        ),
-        None => bulwark_image::open(&parsed, Some(&platform)),
+    let layers = cache.map(crate::layer_cache::CachedLayers::new);
+    let layers = layers.as_ref().map(|l| l as &dyn bulwark_image::LayerCache);
+    let opened = match (&parsed, layers) {
+        (ImageRef::Registry(reference), _) => {
+            let store = crate::registry::open(reference, registry)?;
+            bulwark_image::open_store(store, target, "docker", None, Some(&platform), layers)
+        }
+        (_, Some(layers)) => bulwark_image::open_cached(&parsed, Some(&platform), layers),
+        (_, None) => bulwark_image::open(&parsed, Some(&platform)),
     };
     let mut all = opened.with_context(|| format!("cannot read `{target}`"))?;
     match all.len() {
@@ -106,7 +110,13 @@ fn check_supplier(supplier: &str) -> Result<()> {
 
 /// `bulwark sbom`.
 pub fn sbom(args: &SbomArgs, cache: Option<&Cache>, printer: &Printer) -> Result<()> {
-    let contents = open_one(&args.target, args.platform.as_deref(), cache, printer)?;
+    let contents = open_one(
+        &args.target,
+        args.platform.as_deref(),
+        cache,
+        &args.registry,
+        printer,
+    )?;
     let records = bulwark_sbom::records(&contents)?;
     let files = if args.files {
         Some(bulwark_sbom::file_records(&contents)?)

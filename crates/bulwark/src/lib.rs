@@ -29,6 +29,7 @@ mod plan;
 mod platform;
 mod printer;
 mod progress;
+mod registry;
 mod scan;
 mod verify;
 
@@ -57,6 +58,71 @@ fn open_cache(cli: &Cli) -> Result<Cache> {
     Ok(Cache::open(&root)?)
 }
 
+/// `bulwark build`; an output `docker://…` is built into a scratch layout
+/// and pushed from there.
+fn build_command(
+    args: &bulwark_cli::BuildArgs,
+    cache: &Cache,
+    printer: &Printer,
+) -> Result<build::BuildReport> {
+    let parsed = args
+        .output
+        .as_deref()
+        .map(bulwark_oci::ImageRef::parse_output)
+        .transpose()
+        .context("invalid --output")?;
+    let mut opts = build::BuildOptions {
+        spec_path: &args.spec,
+        output: args.output.as_deref(),
+        tag: args.tag.as_deref(),
+        locked: args.locked,
+        jobs: args.jobs,
+        sign: args.sign.as_deref(),
+    };
+    let Some(bulwark_oci::ImageRef::Registry(dest)) = parsed else {
+        return build::build(&opts, cache, printer);
+    };
+    if dest.digest.is_some() {
+        anyhow::bail!("invalid --output `{dest}`: a build is pushed to a tag, not a digest");
+    }
+    // Fail on bad registry options before building.
+    registry::options(&args.registry, &[&dest])?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".bulwark.push-")
+        .tempdir()
+        .context("cannot create a scratch directory for the image to push")?;
+    let layout = scratch.path().join("layout");
+    let output = format!("oci:{}", layout.display());
+    opts.output = Some(&output);
+    opts.tag = args.tag.as_deref().or(dest.tag.as_deref());
+    let mut report = build::build(&opts, cache, printer)?;
+    let tag = bulwark_oci::Layout::open(&layout)?
+        .read_index()?
+        .manifests
+        .iter()
+        .find_map(|d| {
+            d.ref_name()
+                .filter(|t| !bulwark_oci::is_referrers_tag(t))
+                .map(str::to_owned)
+        });
+    let dest = bulwark_oci::RegistryRef {
+        tag: dest.tag.clone().or_else(|| tag.clone()),
+        ..dest
+    };
+    let pushed = registry::push_layout(
+        &layout,
+        tag.as_deref(),
+        &dest,
+        &args.registry,
+        Some(cache),
+        printer,
+    )?;
+    printer.status("Pushed", format!("{dest}@{}", pushed.digest));
+    report.image = dest.to_string();
+    report.pushed = Some(pushed);
+    Ok(report)
+}
+
 /// How a command that did not fail ended.
 enum Outcome {
     /// Nothing to report.
@@ -69,15 +135,7 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
     match &cli.command {
         Command::Build(args) => {
             let cache = open_cache(&cli)?;
-            let opts = build::BuildOptions {
-                spec_path: &args.spec,
-                output: args.output.as_deref(),
-                tag: args.tag.as_deref(),
-                locked: args.locked,
-                jobs: args.jobs,
-                sign: args.sign.as_deref(),
-            };
-            let report = build::build(&opts, &cache, printer)?;
+            let report = build_command(args, &cache, printer)?;
             match args.format {
                 OutputFormat::Json => printer.data(&serde_json::to_string_pretty(&report)?),
                 OutputFormat::Human => printer.data(&report.digest),
@@ -123,6 +181,8 @@ fn dispatch(cli: Cli, printer: &Printer) -> Result<Outcome> {
             }
         }
         Command::Db(command) => scan::db(command, printer)?,
+        Command::Push(args) => registry::push(args, open_cache(&cli).ok().as_ref(), printer)?,
+        Command::Pull(args) => registry::pull(args, printer)?,
         Command::Key(KeyCommand::Generate { algorithm, out }) => {
             let algorithm = match algorithm {
                 KeyAlgorithm::Ed25519 => bulwark_attest::Algorithm::Ed25519,

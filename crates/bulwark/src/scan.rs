@@ -91,8 +91,13 @@ pub fn scan(
             (packages, os, None, BTreeMap::new())
         }
         None => {
-            let contents =
-                crate::inspect::open_one(&args.target, args.platform.as_deref(), cache, printer)?;
+            let contents = crate::inspect::open_one(
+                &args.target,
+                args.platform.as_deref(),
+                cache,
+                &args.registry,
+                printer,
+            )?;
             let origin = debian_origin(&contents);
             (
                 contents.packages,

@@ -42,13 +42,24 @@ pub fn verify(args: &VerifyArgs, printer: &Printer) -> Result<()> {
         None => None,
     };
     let (target, _) = bulwark_image::parse_target(&args.target)?;
-    let report = bulwark_verify::verify(
-        &target,
-        &key,
-        &policy,
-        args.platform.as_deref(),
-        db.as_ref(),
-    )?;
+    let report = match &target {
+        bulwark_oci::ImageRef::Registry(reference) => bulwark_verify::verify_store(
+            crate::registry::open(reference, &args.registry)?,
+            &target.to_string(),
+            None,
+            &key,
+            &policy,
+            args.platform.as_deref(),
+            db.as_ref(),
+        )?,
+        _ => bulwark_verify::verify(
+            &target,
+            &key,
+            &policy,
+            args.platform.as_deref(),
+            db.as_ref(),
+        )?,
+    };
     let failure = report.failure();
     let code = failure.map_or(0, crate::exit::verify_code);
     match args.format {
