@@ -2,7 +2,7 @@
 # Runs every benchmark, each beside the peer measured in the same run, and
 # records each one's results in its own section of BENCHMARKS.md.
 #
-#   bench/run.sh                 # build, sbom and scan benchmarks
+#   bench/run.sh                 # build, sbom, scan and registry benchmarks
 #   bench/run.sh build scan      # only those
 #   RUNS=3 bench/run.sh          # fewer hyperfine runs
 #
@@ -10,7 +10,7 @@
 # the tools scripts/setup.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$#" -gt 0 ] || set -- build sbom scan
+[ "$#" -gt 0 ] || set -- build sbom scan registry
 for b in "$@"; do
   [ -f "bench/$b.sh" ] || { echo "bench: no benchmark named \`$b\` (bench/$b.sh)" >&2; exit 2; }
   echo "bench: == $b" >&2

@@ -296,8 +296,8 @@ pub struct BuildArgs {
 pub struct RegistryArgs {
     /// Credentials for the registry, `USER[:PASSWORD]`.
     ///
-    /// Without the password, it is read from standard input
-    /// (--password-stdin). Credentials are taken from, in order: --creds
+    /// Without the password, add --password-stdin to read it from standard
+    /// input. Credentials are taken from, in order: --creds
     /// and --password-stdin, the environment (BULWARK_REGISTRY_USER and
     /// BULWARK_REGISTRY_PASSWORD), the Docker config's `credHelpers` (and
     /// `credsStore`), its `auths` ($DOCKER_CONFIG/config.json, else

@@ -1,7 +1,7 @@
 //! Copying images with their attestations: [`push`] from an OCI layout to
 //! a registry, [`pull`] from a registry into an OCI layout.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use bulwark_oci::{
     Index, Layout, Staging, VerifiedReader,
 };
 
-use crate::graph::{collect, Attached, Graph};
+use crate::graph::{collect, Attached, Graph, Node};
 use crate::upload::{read_error, upload, Outcome};
 use crate::{Error, Repository};
 
@@ -88,6 +88,9 @@ pub struct PullReport {
     pub attestations: usize,
 }
 
+/// Manifests asked about at once.
+const HEAD_PARALLEL: usize = 8;
+
 /// Runs `work` on every item with `parallel` threads; the first error wins
 /// and stops the others from starting more.
 fn parallel<T: Sync>(
@@ -147,9 +150,40 @@ pub fn push(
         ..PushReport::default()
     };
 
+    dest.registry().connect()?;
+    // A manifest the registry holds has its blobs there (a registry takes
+    // no manifest whose blobs it lacks): only the blobs of the others are
+    // looked at.
+    let nodes: Vec<&Node> = graph
+        .manifests
+        .iter()
+        .chain(graph.artifacts.iter().map(|a| &a.node))
+        .collect();
+    let held: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+    parallel(&nodes, HEAD_PARALLEL, |node| {
+        if dest.head_manifest(&node.descriptor.digest)?.is_some() {
+            held.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(node.descriptor.digest.clone());
+        }
+        Ok(())
+    })?;
+    let held = held.into_inner().unwrap_or_else(|p| p.into_inner());
+    let needed: HashSet<&str> = nodes
+        .iter()
+        .filter(|n| !held.contains(&n.descriptor.digest))
+        .flat_map(|n| n.blobs.iter().map(String::as_str))
+        .collect();
+    let (to_send, held_blobs): (Vec<&Descriptor>, Vec<&Descriptor>) = graph
+        .blobs
+        .iter()
+        .partition(|b| needed.contains(b.digest.as_str()));
+
     progress.total(graph.blobs.iter().map(|b| b.size).sum());
-    let counts = Mutex::new((0usize, 0usize, 0usize, 0u64));
-    parallel(&graph.blobs, dest.registry().options().parallel, |blob| {
+    progress.advance(held_blobs.iter().map(|b| b.size).sum());
+    let counts = Mutex::new((0usize, 0usize, held_blobs.len(), 0u64));
+    parallel(&to_send, dest.registry().options().parallel, |blob| {
+        let blob: &Descriptor = blob;
         let from = mounts.sources(&registry, &blob.digest);
         let sent = std::sync::atomic::AtomicU64::new(0);
         let outcome = upload(dest, source, blob, &from, &|n| {
@@ -170,6 +204,9 @@ pub fn push(
         counts.3 += sent;
         Ok(())
     })?;
+    for blob in &held_blobs {
+        mounts.record(&registry, &blob.digest, dest.name());
+    }
     let (uploaded, mounted, present, bytes) =
         counts.into_inner().unwrap_or_else(|p| p.into_inner());
     report.uploaded = uploaded;
@@ -179,7 +216,7 @@ pub fn push(
 
     // Image manifests, children first, by digest.
     for node in &graph.manifests {
-        if dest.head_manifest(&node.descriptor.digest)?.is_none() {
+        if !held.contains(&node.descriptor.digest) {
             dest.put_manifest(
                 &node.descriptor.digest,
                 &node.descriptor.media_type,
@@ -193,7 +230,7 @@ pub fn push(
     let mut api = None;
     for attached in &graph.artifacts {
         let node = &attached.node;
-        if dest.head_manifest(&node.descriptor.digest)?.is_none() {
+        if !held.contains(&node.descriptor.digest) {
             let said_subject =
                 dest.put_manifest(&node.descriptor.digest, media_type::MANIFEST, &node.bytes)?;
             report.manifests_written += 1;

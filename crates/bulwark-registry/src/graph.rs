@@ -11,11 +11,19 @@ use crate::Error;
 /// How deep indexes may nest, and artifacts refer to artifacts.
 const MAX_DEPTH: usize = 4;
 
+/// The most manifests (images, indexes, artifacts) and blobs one image may
+/// have: a hostile index cannot make a copy run without end.
+const MAX_MANIFESTS: usize = 4096;
+const MAX_BLOBS: usize = 65536;
+
 /// A manifest or index with its exact bytes (checked against its digest).
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
     pub(crate) descriptor: Descriptor,
     pub(crate) bytes: Arc<[u8]>,
+    /// The digests of the blobs it names (config and layers; none for an
+    /// index).
+    pub(crate) blobs: Vec<String>,
 }
 
 /// An artifact manifest attached to a subject.
@@ -90,10 +98,28 @@ impl Walk<'_> {
         Ok(read_blob(self.store, descriptor, MAX_DOCUMENT)?.into())
     }
 
-    fn blob(&mut self, descriptor: &Descriptor) {
+    fn blob(&mut self, descriptor: &Descriptor) -> Result<(), Error> {
         if self.blobs_seen.insert(descriptor.digest.clone()) {
+            if self.graph.blobs.len() >= MAX_BLOBS {
+                return Err(invalid(
+                    descriptor,
+                    format!("the image names more than {MAX_BLOBS} blobs"),
+                ));
+            }
             self.graph.blobs.push(descriptor.bare());
         }
+        Ok(())
+    }
+
+    /// Notes one more manifest; too many is an error.
+    fn count(&self, descriptor: &Descriptor) -> Result<(), Error> {
+        if self.seen.len() > MAX_MANIFESTS {
+            return Err(invalid(
+                descriptor,
+                format!("the image has more than {MAX_MANIFESTS} manifests"),
+            ));
+        }
+        Ok(())
     }
 
     /// An image manifest or index, after what it lists.
@@ -104,7 +130,9 @@ impl Walk<'_> {
         if depth > MAX_DEPTH {
             return Err(invalid(descriptor, "indexes nest too deep"));
         }
+        self.count(descriptor)?;
         let bytes = self.read(descriptor)?;
+        let mut blobs = Vec::new();
         if media_type::INDEXES.contains(&descriptor.media_type.as_str()) {
             let index: Index = serde_json::from_slice(&bytes)
                 .map_err(|e| invalid(descriptor, format!("not an image index: {e}")))?;
@@ -114,14 +142,15 @@ impl Walk<'_> {
         } else {
             let manifest: Manifest = serde_json::from_slice(&bytes)
                 .map_err(|e| invalid(descriptor, format!("not an image manifest: {e}")))?;
-            self.blob(&manifest.config);
-            for layer in &manifest.layers {
-                self.blob(layer);
+            for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                self.blob(blob)?;
+                blobs.push(blob.digest.clone());
             }
         }
         self.graph.manifests.push(Node {
             descriptor: descriptor.clone(),
             bytes,
+            blobs,
         });
         Ok(())
     }
@@ -141,6 +170,7 @@ impl Walk<'_> {
             {
                 continue;
             }
+            self.count(&descriptor)?;
             let bytes = self.read(&descriptor)?;
             let manifest: Manifest = serde_json::from_slice(&bytes)
                 .map_err(|e| invalid(&descriptor, format!("not an artifact manifest: {e}")))?;
@@ -159,14 +189,19 @@ impl Walk<'_> {
             descriptor
                 .annotations
                 .remove(bulwark_oci::annotation::REF_NAME);
-            self.blob(&manifest.config);
-            for layer in &manifest.layers {
-                self.blob(layer);
+            let mut blobs = Vec::new();
+            for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                self.blob(blob)?;
+                blobs.push(blob.digest.clone());
             }
             let digest = descriptor.digest.clone();
             self.graph.artifacts.push(Attached {
                 subject: subject.to_owned(),
-                node: Node { descriptor, bytes },
+                node: Node {
+                    descriptor,
+                    bytes,
+                    blobs,
+                },
             });
             self.referrers(&digest, depth + 1)?;
         }

@@ -22,7 +22,7 @@
 //! Credentials never appear in errors: messages name the registry, the
 //! repository and what was refused.
 
-mod challenge;
+pub mod challenge;
 mod copy;
 mod credentials;
 mod error;

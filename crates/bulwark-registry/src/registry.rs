@@ -117,6 +117,7 @@ pub struct Registry {
     client: Client,
     options: Options,
     base: OnceLock<String>,
+    probing: Mutex<()>,
     credentials: OnceLock<Option<(Credentials, CredentialSource)>>,
     auth: Mutex<AuthState>,
 }
@@ -167,6 +168,7 @@ impl Registry {
             client,
             options: options.clone(),
             base: OnceLock::new(),
+            probing: Mutex::new(()),
             credentials: OnceLock::new(),
             auth: Mutex::new(AuthState::default()),
         })
@@ -197,6 +199,11 @@ impl Registry {
         if let Some(base) = self.base.get() {
             return Ok(base);
         }
+        // One probe, whichever thread asks first; the others wait for it.
+        let _probing = self.probing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(base) = self.base.get() {
+            return Ok(base);
+        }
         let https = format!("https://{}", self.api_host);
         let plain_allowed = is_loopback(&self.host)
             || self
@@ -204,14 +211,16 @@ impl Registry {
                 .insecure
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(&self.host));
-        let base = match self.ping(&https) {
+        // Where plain HTTP is allowed, a server that hangs up on the TLS
+        // handshake is not retried: it is asked in plain HTTP at once.
+        let base = match self.ping(&https, !plain_allowed) {
             Ok(()) => https,
             Err(Error::Http { source, .. })
                 if plain_allowed
                     && matches!(source.kind(), Some(ErrorKind::NotTls | ErrorKind::Network)) =>
             {
                 let http = format!("http://{}", self.api_host);
-                self.ping(&http)?;
+                self.ping(&http, true)?;
                 http
             }
             Err(err) => return Err(err),
@@ -219,19 +228,35 @@ impl Registry {
         Ok(self.base.get_or_init(|| base))
     }
 
-    /// `GET /v2/`: learns the registry's challenge.
-    fn ping(&self, base: &str) -> Result<(), Error> {
+    /// Finds how to reach the registry now, so that parallel work after it
+    /// does not each find out that it cannot.
+    pub(crate) fn connect(&self) -> Result<(), Error> {
+        self.base().map(|_| ())
+    }
+
+    /// `GET /v2/`, which a registry answers `200` or `401`; learns the
+    /// registry's challenge.
+    fn ping(&self, base: &str, retry: bool) -> Result<(), Error> {
         let url = format!("{base}/v2/");
-        let response = self.retrying(|| {
+        let attempt = || {
             self.client
                 .request(Method::Get, &url)
                 .send()
                 .map_err(|e| self.http_error(e))
-        })?;
-        if response.status() == 401 {
-            self.learn(&response);
+        };
+        let response = if retry {
+            self.retrying(attempt)?
+        } else {
+            attempt()?
+        };
+        match response.status() {
+            200 => Ok(()),
+            401 => {
+                self.learn(&response);
+                Ok(())
+            }
+            _ => Err(self.status_error(response, format!("GET `{url}` (the registry API)"))),
         }
-        Ok(())
     }
 
     /// Remembers what a `401` answer's challenge asks for.
@@ -422,6 +447,43 @@ impl Registry {
                 .any(|h| h.eq_ignore_ascii_case(&self.host))
     }
 
+    /// The URL of `path` (`/v2/…`, or a `Location` the registry gave:
+    /// absolute or relative), and whether it is on the registry's own
+    /// origin. A location of another scheme than `http(s)`, or one that
+    /// leaves `https` for `http`, is refused: a registry does not get to
+    /// make bulwark read a local file or talk in clear text.
+    fn target(&self, path: &str) -> Result<(String, bool), Error> {
+        let base = self.base()?;
+        if path.starts_with('/') {
+            return Ok((format!("{base}{path}"), true));
+        }
+        let lower = path.to_ascii_lowercase();
+        let refused = |why: &str| Error::Protocol {
+            registry: self.host.clone(),
+            reason: format!(
+                "it sent the location `{}`, which {why}",
+                bulwark_http::redact_url(path).escape_debug()
+            ),
+        };
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(refused("is not an http(s) URL or an absolute path"));
+        }
+        if base.starts_with("https://") && lower.starts_with("http://") {
+            return Err(refused("leaves https for plain http"));
+        }
+        let origin = |url: &str| {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                authority.to_ascii_lowercase()
+            )
+        };
+        let own = origin(path) == origin(base);
+        Ok((path.to_owned(), own))
+    }
+
     /// Sends `method path` (`/v2/…`, or an absolute URL the registry gave)
     /// for `access`, authenticating as challenged and retrying transient
     /// failures when `idempotent`. Returns the answer whatever its status
@@ -435,14 +497,15 @@ impl Registry {
         body: Body<'_>,
         idempotent: bool,
     ) -> Result<Response, Error> {
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base()?)
-        };
+        let (url, own_host) = self.target(path)?;
         let mut authenticated = false;
         loop {
-            let authorization = self.authorization(access)?;
+            // Credentials and tokens go to the registry's own host only.
+            let authorization = if own_host {
+                self.authorization(access)?
+            } else {
+                None
+            };
             let attempt = || {
                 let mut request = self.client.request(method, &url);
                 for (name, value) in headers {
@@ -582,6 +645,40 @@ mod tests {
             "MANIFEST_INVALID bad\\u{1b}[31m"
         );
         assert_eq!(error_detail(b"<html>"), None);
+    }
+
+    #[test]
+    fn locations_stay_on_http_and_credentials_on_their_origin() {
+        let registry = Registry::new("registry.example:5000", &Options::default()).unwrap();
+        registry
+            .base
+            .set("https://registry.example:5000".to_owned())
+            .unwrap();
+        let ok = |p: &str| registry.target(p).unwrap();
+        assert_eq!(
+            ok("/v2/a/blobs/uploads/1"),
+            (
+                "https://registry.example:5000/v2/a/blobs/uploads/1".to_owned(),
+                true
+            )
+        );
+        assert!(ok("HTTPS://Registry.Example:5000/v2/x?_state=1").1);
+        assert!(
+            !ok("https://storage.example/upload/1").1,
+            "another host gets no credentials"
+        );
+        assert!(
+            !ok("https://registry.example:5001/v2/x").1,
+            "nor another port"
+        );
+        for hostile in [
+            "file:///etc/passwd",
+            "http://registry.example:5000/v2/x",
+            "uploads/1",
+        ] {
+            let err = registry.target(hostile).unwrap_err().to_string();
+            assert!(err.contains("registry.example:5000"), "{err}");
+        }
     }
 
     #[test]
