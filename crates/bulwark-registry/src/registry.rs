@@ -553,8 +553,8 @@ impl Registry {
             let wait = match attempt() {
                 Ok(response) if retries > 0 && is_retryable(response.status()) => response
                     .header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map_or(pause, Duration::from_secs),
+                    .and_then(retry_after)
+                    .unwrap_or(pause),
                 Err(err) if retries > 0 && err.is_transient() => pause,
                 result => return result,
             };
@@ -579,6 +579,20 @@ impl Registry {
             detail,
         }
     }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (the time until it;
+/// none when it has passed).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = at
+        .as_second()
+        .saturating_sub(jiff::Timestamp::now().as_second());
+    Some(Duration::from_secs(u64::try_from(wait).unwrap_or(0)))
 }
 
 fn is_retryable(status: u16) -> bool {
@@ -615,6 +629,22 @@ fn error_detail(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
+        let header = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&later)
+            .unwrap();
+        let wait = retry_after(&header).unwrap();
+        assert!((110..=120).contains(&wait.as_secs()), "{header}: {wait:?}");
+        assert_eq!(retry_after("soon"), None);
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -228,3 +228,54 @@ fn a_blob_with_other_bytes_is_never_kept() {
         .collect();
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
 }
+
+#[test]
+fn the_referrers_tag_keeps_what_other_tools_listed() {
+    let registry = DockerRegistry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // Another tool attached a document to the image and pushed it first.
+    let theirs = image(&tmp.path().join("theirs"), 2 << 10, 21);
+    let top = theirs.resolve(Some("latest")).unwrap();
+    let foreign = theirs
+        .attach(
+            &top,
+            &[bulwark_oci::Artifact::new(
+                "foreign",
+                "application/vnd.example.foreign+json",
+                b"{\"by\":\"another tool\"}".to_vec(),
+            )],
+        )
+        .unwrap();
+    let repo = repository(&registry.host(), "merge", Options::default());
+    let first = push(&theirs, Some("latest"), &repo, Some("latest"), &(), &()).unwrap();
+    assert_eq!(first.referrers, "tag");
+
+    // The same image with bulwark's own attestation.
+    let ours = image(&tmp.path().join("ours"), 2 << 10, 21);
+    assert_eq!(ours.resolve(Some("latest")).unwrap().digest, top.digest);
+    let own = ours
+        .attach(
+            &top,
+            &[bulwark_oci::Artifact::new(
+                "sbom-spdx",
+                bulwark_oci::media_type::SPDX_JSON,
+                b"{\"spdxVersion\":\"SPDX-2.3\"}".to_vec(),
+            )],
+        )
+        .unwrap();
+    let repo = repository(&registry.host(), "merge", Options::default());
+    let second = push(&ours, Some("latest"), &repo, Some("latest"), &(), &()).unwrap();
+    assert_eq!(
+        (second.referrers, second.uploaded),
+        ("tag", 1),
+        "{second:?}"
+    );
+
+    let listed: Vec<String> = repository(&registry.host(), "merge", Options::default())
+        .referrers(&top.digest)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.digest)
+        .collect();
+    assert_eq!(listed, [foreign[0].digest.clone(), own[0].digest.clone()]);
+}
