@@ -299,7 +299,8 @@ pub struct RegistryArgs {
     /// Without the password, add --password-stdin to read it from standard
     /// input. Credentials are taken from, in order: --creds
     /// and --password-stdin, the environment (BULWARK_REGISTRY_USER and
-    /// BULWARK_REGISTRY_PASSWORD), the Docker config's `credHelpers` (and
+    /// BULWARK_REGISTRY_PASSWORD, for the registry BULWARK_REGISTRY_HOST
+    /// names, or for any when it is unset), the Docker config's `credHelpers` (and
     /// `credsStore`), its `auths` ($DOCKER_CONFIG/config.json, else
     /// ~/.docker/config.json); else anonymous.
     #[arg(

@@ -32,6 +32,9 @@ const OTHER_TRANSPORTS: &[&str] = &[
 /// The registry a reference without a host names.
 pub const DOCKER_HUB: &str = "docker.io";
 
+/// Other names of [`DOCKER_HUB`].
+const DOCKER_HUB_ALIASES: &[&str] = &["index.docker.io", "registry-1.docker.io"];
+
 /// What a tag may be: 1 to 128 ASCII letters, digits, `_`, `.` and `-`, not
 /// starting with `.` or `-` (the distribution spec's rule, which registries
 /// enforce), and not a referrers tag (`sha256-<hex>`), which bulwark writes
@@ -319,10 +322,21 @@ fn parse_registry(whole: &str, rest: &str) -> Result<RegistryRef, Error> {
         _ => (name, None),
     };
     check_repository(name).map_err(|reason| invalid(whole, reason))?;
-    let (registry, repository) = match name.split_once('/') {
-        Some((first, path)) if is_host(first) => (first.to_owned(), path.to_owned()),
-        Some(_) => (DOCKER_HUB.to_owned(), name.to_owned()),
-        None => (DOCKER_HUB.to_owned(), format!("library/{name}")),
+    let (registry, path) = match name.split_once('/') {
+        Some((first, path)) if is_host(first) => (first.to_owned(), path),
+        _ => (DOCKER_HUB.to_owned(), name),
+    };
+    // Docker Hub's other names are Docker Hub, and its single names live
+    // under `library/`, however the host was written.
+    let registry = if DOCKER_HUB_ALIASES.contains(&registry.as_str()) {
+        DOCKER_HUB.to_owned()
+    } else {
+        registry
+    };
+    let repository = if registry == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_owned()
     };
     Ok(RegistryRef {
         registry,
@@ -414,6 +428,20 @@ mod tests {
             ("docker.io", "library/debian", Some("bookworm"))
         );
         assert_eq!(reg("docker://team/app").repository, "team/app");
+        for same in [
+            "docker://docker.io/debian",
+            "docker://index.docker.io/debian",
+            "docker://registry-1.docker.io/library/debian",
+        ] {
+            let r = reg(same);
+            assert_eq!(
+                (r.registry.as_str(), r.repository.as_str()),
+                ("docker.io", "library/debian"),
+                "{same}"
+            );
+        }
+        assert_eq!(reg("docker://docker.io/team/app").repository, "team/app");
+        assert_eq!(reg("docker://localhost:5000/app").repository, "app");
         assert_eq!(reg("docker://team/app").registry, "docker.io");
         assert_eq!(reg("docker://localhost/app").registry, "localhost");
         assert_eq!(

@@ -88,6 +88,10 @@ pub struct PullReport {
     pub attestations: usize,
 }
 
+/// How often a referrers tag is written before giving up on a writer that
+/// keeps replacing it.
+const TAG_ROUNDS: usize = 3;
+
 /// Manifests asked about at once.
 const HEAD_PARALLEL: usize = 8;
 
@@ -161,7 +165,7 @@ pub fn push(
         .collect();
     let held: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
     parallel(&nodes, HEAD_PARALLEL, |node| {
-        if dest.head_manifest(&node.descriptor.digest)?.is_some() {
+        if dest.head_manifest(&node.descriptor.digest, true)?.is_some() {
             held.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(node.descriptor.digest.clone());
@@ -264,7 +268,7 @@ pub fn push(
                 registry: registry.clone(),
                 reason: "the image has no top manifest".into(),
             })?;
-        let current = dest.head_manifest(tag)?.flatten();
+        let current = dest.head_manifest(tag, true)?.flatten();
         if current.as_deref() != Some(graph.top.digest.as_str()) {
             dest.put_manifest(tag, &top.descriptor.media_type, &top.bytes)?;
             report.manifests_written += 1;
@@ -285,26 +289,40 @@ fn list_in_tags(dest: &Repository, artifacts: &[Attached]) -> Result<usize, Erro
     }
     let mut written = 0;
     for (subject, descriptors) in by_subject {
-        let mut index = dest.referrers_from_tag(subject, true)?;
-        let before = index.manifests.len();
-        for descriptor in descriptors {
-            if !index
-                .manifests
-                .iter()
-                .any(|d| d.digest == descriptor.digest)
-            {
-                index.manifests.push(descriptor.clone());
-            }
-        }
-        if index.manifests.len() == before {
-            continue;
-        }
-        index.media_type = Some(media_type::INDEX.to_owned());
-        let bytes = to_json(&index, "referrers index")?;
         let tag = referrers_tag(subject)
             .ok_or_else(|| bulwark_oci::Error::InvalidDigest(subject.to_owned()))?;
-        dest.put_manifest(&tag, media_type::INDEX, &bytes)?;
-        written += 1;
+        // Another writer may replace the tag between our read and write:
+        // read it again after writing, and merge again if ours are gone.
+        let mut rounds = 0;
+        loop {
+            let mut index = dest.referrers_from_tag(subject, true)?;
+            let before = index.manifests.len();
+            for descriptor in &descriptors {
+                if !index
+                    .manifests
+                    .iter()
+                    .any(|d| d.digest == descriptor.digest)
+                {
+                    index.manifests.push((*descriptor).clone());
+                }
+            }
+            if index.manifests.len() == before {
+                break;
+            }
+            rounds += 1;
+            if rounds > TAG_ROUNDS {
+                return Err(Error::Protocol {
+                    registry: dest.registry().host().to_owned(),
+                    reason: format!(
+                        "its referrers tag `{tag}` lost bulwark's entries {TAG_ROUNDS} times: another writer keeps replacing it"
+                    ),
+                });
+            }
+            index.media_type = Some(media_type::INDEX.to_owned());
+            let bytes = to_json(&index, "referrers index")?;
+            dest.put_manifest(&tag, media_type::INDEX, &bytes)?;
+            written += 1;
+        }
     }
     Ok(written)
 }
@@ -338,7 +356,7 @@ pub fn pull(
     progress.total(graph.blobs.iter().map(|b| b.size).sum());
     let bytes = std::sync::atomic::AtomicU64::new(0);
     parallel(&graph.blobs, source.registry().options().parallel, |blob| {
-        download(source, &layout, blob)?;
+        download_retrying(source, &layout, blob)?;
         bytes.fetch_add(blob.size, Ordering::Relaxed);
         progress.advance(blob.size);
         Ok(())
@@ -389,6 +407,24 @@ pub fn pull(
         manifests: graph.manifests.len(),
         attestations: graph.artifacts.len(),
     })
+}
+
+/// [`download`], again from the first byte when the connection breaks off
+/// (never when the bytes were wrong or the blob is missing).
+fn download_retrying(source: &Repository, layout: &Layout, blob: &Descriptor) -> Result<(), Error> {
+    let options = source.registry().options();
+    let mut retries = options.retries;
+    let mut pause = options.retry_pause;
+    loop {
+        match download(source, layout, blob) {
+            Err(Error::Oci(bulwark_oci::Error::Io { action: "read", .. })) if retries > 0 => {
+                retries -= 1;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(options.retry_max_wait);
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Downloads one blob into `layout`, checked against its digest before it

@@ -15,6 +15,8 @@ const MAX_DEPTH: usize = 4;
 /// have: a hostile index cannot make a copy run without end.
 const MAX_MANIFESTS: usize = 4096;
 const MAX_BLOBS: usize = 65536;
+/// The most bytes of manifests one image may have, all together.
+const MAX_MANIFEST_BYTES: u64 = 512 << 20;
 
 /// A manifest or index with its exact bytes (checked against its digest).
 #[derive(Clone, Debug)]
@@ -52,6 +54,7 @@ pub(crate) struct Graph {
 
 struct Walk<'a> {
     store: &'a dyn ImageStore,
+    manifest_bytes: u64,
     seen: HashSet<String>,
     blobs_seen: HashSet<String>,
     graph: Graph,
@@ -63,6 +66,7 @@ struct Walk<'a> {
 pub(crate) fn collect(store: &dyn ImageStore, top: Descriptor) -> Result<Graph, Error> {
     let mut walk = Walk {
         store,
+        manifest_bytes: 0,
         seen: HashSet::new(),
         blobs_seen: HashSet::new(),
         graph: Graph {
@@ -94,7 +98,14 @@ fn invalid(descriptor: &Descriptor, reason: impl std::fmt::Display) -> Error {
 }
 
 impl Walk<'_> {
-    fn read(&self, descriptor: &Descriptor) -> Result<Arc<[u8]>, Error> {
+    fn read(&mut self, descriptor: &Descriptor) -> Result<Arc<[u8]>, Error> {
+        self.manifest_bytes = self.manifest_bytes.saturating_add(descriptor.size);
+        if self.manifest_bytes > MAX_MANIFEST_BYTES {
+            return Err(invalid(
+                descriptor,
+                format!("the image's manifests hold more than {MAX_MANIFEST_BYTES} bytes"),
+            ));
+        }
         Ok(read_blob(self.store, descriptor, MAX_DOCUMENT)?.into())
     }
 

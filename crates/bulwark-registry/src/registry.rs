@@ -19,6 +19,10 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 /// The most bytes of an error answer or a token answer read.
 const SMALL_BODY: u64 = 64 << 10;
 
+/// How long a request for a document (a manifest, an index, a token, an
+/// error) may take, its body included.
+const DOCUMENT_DEADLINE: Duration = Duration::from_secs(300);
+
 /// How a [`Registry`] is reached and retried.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -118,6 +122,7 @@ pub struct Registry {
     options: Options,
     base: OnceLock<String>,
     probing: Mutex<()>,
+    authenticating: Mutex<()>,
     credentials: OnceLock<Option<(Credentials, CredentialSource)>>,
     auth: Mutex<AuthState>,
 }
@@ -128,6 +133,21 @@ impl std::fmt::Debug for Registry {
             .field("host", &self.host)
             .finish_non_exhaustive()
     }
+}
+
+/// The origin of a URL, lower-cased, with the scheme's default port left
+/// out: `https://host` for `https://Host:443/v2/…`.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let mut authority = authority.to_ascii_lowercase();
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    if authority.ends_with(default) {
+        authority.truncate(authority.len() - default.len());
+    }
+    format!("{scheme}://{authority}")
 }
 
 /// Whether `host` (`HOST[:PORT]`) is this machine: `localhost`, an address
@@ -169,6 +189,7 @@ impl Registry {
             options: options.clone(),
             base: OnceLock::new(),
             probing: Mutex::new(()),
+            authenticating: Mutex::new(()),
             credentials: OnceLock::new(),
             auth: Mutex::new(AuthState::default()),
         })
@@ -336,7 +357,22 @@ impl Registry {
 
     /// Answers a `401`: fetches a token for `access`, or takes up Basic
     /// authentication. Errors when there is nothing more to try.
-    fn authenticate(&self, response: &Response, access: &Access<'_>) -> Result<(), Error> {
+    fn authenticate(
+        &self,
+        response: &Response,
+        access: &Access<'_>,
+        sent: Option<&str>,
+    ) -> Result<(), Error> {
+        // One thread at a time asks for credentials and tokens: parallel
+        // transfers share what it gets instead of each running a credential
+        // helper or a token request.
+        let _one = self
+            .authenticating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.authorization(access)?.as_deref() != sent {
+            return Ok(());
+        }
         let refused = |reason: String| Error::Auth {
             registry: self.host.clone(),
             what: access.describe(),
@@ -471,17 +507,12 @@ impl Registry {
         if base.starts_with("https://") && lower.starts_with("http://") {
             return Err(refused("leaves https for plain http"));
         }
-        let origin = |url: &str| {
-            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            format!(
-                "{}://{}",
-                scheme.to_ascii_lowercase(),
-                authority.to_ascii_lowercase()
-            )
-        };
-        let own = origin(path) == origin(base);
-        Ok((path.to_owned(), own))
+        Ok((path.to_owned(), self.same_origin(path)))
+    }
+
+    /// Whether `url` is on the registry's scheme, host and port.
+    fn same_origin(&self, url: &str) -> bool {
+        self.base().is_ok_and(|base| origin(url) == origin(base))
     }
 
     /// Sends `method path` (`/v2/…`, or an absolute URL the registry gave)
@@ -498,9 +529,14 @@ impl Registry {
         idempotent: bool,
     ) -> Result<Response, Error> {
         let (url, own_host) = self.target(path)?;
+        // Documents, tokens and errors are small: the whole exchange has a
+        // deadline, so a registry that sends a byte a minute cannot hold
+        // bulwark forever. Blob transfers are bounded by their size.
+        let bulk = (method == Method::Get && path.contains("/blobs/"))
+            || matches!(body, Body::Bytes(b) if b.len() as u64 > SMALL_BODY);
         let mut authenticated = false;
         loop {
-            // Credentials and tokens go to the registry's own host only.
+            // Credentials and tokens go to the registry's own origin only.
             let authorization = if own_host {
                 self.authorization(access)?
             } else {
@@ -508,6 +544,9 @@ impl Registry {
             };
             let attempt = || {
                 let mut request = self.client.request(method, &url);
+                if !bulk {
+                    request = request.deadline(DOCUMENT_DEADLINE);
+                }
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }
@@ -528,14 +567,16 @@ impl Registry {
             if response.status() != 401 {
                 return Ok(response);
             }
-            if authenticated {
+            // A 401 from elsewhere (a redirect's target, another origin's
+            // location) gets no credentials of this registry.
+            if authenticated || !own_host || !self.same_origin(&response.url()) {
                 return Err(Error::Auth {
                     registry: self.host.clone(),
                     what: access.describe(),
                     reason: format!("it answered 401 to {}", self.credential_source()),
                 });
             }
-            self.authenticate(&response, access)?;
+            self.authenticate(&response, access, authorization.as_deref())?;
             authenticated = true;
         }
     }

@@ -28,7 +28,7 @@ pub struct Repository {
     reference: String,
     /// Manifests read so far, by digest (checked), so that resolving and
     /// reading a manifest fetch it once.
-    manifests: Mutex<HashMap<String, Arc<[u8]>>>,
+    manifests: Mutex<ManifestCache>,
     /// Digests known to name manifests (listed in an index or as
     /// referrers), which live at `/manifests/`, not `/blobs/`.
     manifest_digests: Mutex<HashSet<String>>,
@@ -41,7 +41,48 @@ impl std::fmt::Debug for Repository {
     }
 }
 
+/// The most pages of a referrers list followed, and referrers taken.
+const MAX_REFERRER_PAGES: usize = 64;
+const MAX_REFERRERS: usize = 10_000;
+
+/// What the referrers API said.
+enum Api {
+    /// The registry has the API; these are the referrers.
+    Listed(Vec<Descriptor>),
+    /// The registry has no referrers API.
+    Missing,
+    /// The answer does not tell (the repository is unknown).
+    Unknown,
+}
+
+/// The target of a `Link: <URL>; rel="next"` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        let next = params.split(';').any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        next.then(|| target.to_owned())
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The manifests read so far, up to a total size.
+#[derive(Default)]
+struct ManifestCache {
+    by_digest: HashMap<String, RemoteManifest>,
+    bytes: usize,
+}
+
+/// What the manifest cache holds at most.
+const CACHE_BUDGET: usize = 256 << 20;
+
 /// A manifest as the registry holds it.
+#[derive(Clone)]
 pub(crate) struct RemoteManifest {
     pub(crate) descriptor: Descriptor,
     pub(crate) bytes: Arc<[u8]>,
@@ -67,7 +108,7 @@ impl Repository {
             registry,
             name: reference.repository.clone(),
             reference: default,
-            manifests: Mutex::new(HashMap::new()),
+            manifests: Mutex::new(ManifestCache::default()),
             manifest_digests: Mutex::new(HashSet::new()),
             referrers_api: OnceLock::new(),
         }
@@ -147,9 +188,8 @@ impl Repository {
         reference: &str,
         push: bool,
     ) -> Result<Option<RemoteManifest>, Error> {
-        if let Some(bytes) = self.cached(reference) {
-            let descriptor = describe_manifest(reference, &bytes, None);
-            return Ok(Some(RemoteManifest { descriptor, bytes }));
+        if let Some(found) = self.cached(reference) {
+            return Ok(Some(found));
         }
         let access = if push {
             self.push_access()
@@ -184,29 +224,37 @@ impl Repository {
             }
             .into());
         }
-        let descriptor = describe_manifest(&digest, &bytes, content_type);
-        self.remember(&descriptor.digest, &bytes);
-        Ok(Some(RemoteManifest { descriptor, bytes }))
+        let found = RemoteManifest {
+            descriptor: describe_manifest(&digest, &bytes, content_type),
+            bytes,
+        };
+        self.remember(&found);
+        Ok(Some(found))
     }
 
-    fn cached(&self, reference: &str) -> Option<Arc<[u8]>> {
+    fn cached(&self, reference: &str) -> Option<RemoteManifest> {
         sha256_hex(reference)?;
         self.manifests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .by_digest
             .get(reference)
             .cloned()
     }
 
-    /// Keeps a checked manifest, and notes the manifests it lists.
-    fn remember(&self, digest: &str, bytes: &Arc<[u8]>) {
-        if let Ok(index) = serde_json::from_slice::<Index>(bytes) {
+    /// Keeps a checked manifest (while the cache has room), and notes the
+    /// manifests it lists.
+    fn remember(&self, found: &RemoteManifest) {
+        if let Ok(index) = serde_json::from_slice::<Index>(&found.bytes) {
             self.note_manifests(index.manifests.iter().map(|d| d.digest.as_str()));
         }
-        self.manifests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest.to_owned(), Arc::clone(bytes));
+        let mut cache = self.manifests.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.bytes + found.bytes.len() <= CACHE_BUDGET {
+            cache.bytes += found.bytes.len();
+            cache
+                .by_digest
+                .insert(found.descriptor.digest.clone(), found.clone());
+        }
     }
 
     fn note_manifests<'a>(&self, digests: impl Iterator<Item = &'a str>) {
@@ -226,12 +274,21 @@ impl Repository {
 
     /// Whether the registry has the manifest `reference` (a digest or a
     /// tag), and its digest when the registry says.
-    pub(crate) fn head_manifest(&self, reference: &str) -> Result<Option<Option<String>>, Error> {
+    pub(crate) fn head_manifest(
+        &self,
+        reference: &str,
+        push: bool,
+    ) -> Result<Option<Option<String>>, Error> {
         let path = self.path("manifests", reference);
+        let access = if push {
+            self.push_access()
+        } else {
+            self.pull_access()
+        };
         let response = self.registry.send(
             Method::Head,
             &path,
-            &self.push_access(),
+            &access,
             &[("accept", ACCEPT)],
             Body::None,
             true,
@@ -310,8 +367,11 @@ impl Repository {
         if let Some(known) = self.referrers_api.get() {
             return Ok(*known);
         }
-        let api = self.referrers_from_api(subject)?.is_some();
-        Ok(*self.referrers_api.get_or_init(|| api))
+        Ok(match self.referrers_from_api(subject)? {
+            Api::Listed(_) => *self.referrers_api.get_or_init(|| true),
+            Api::Missing => *self.referrers_api.get_or_init(|| false),
+            Api::Unknown => false,
+        })
     }
 
     /// Records that the registry has (or lacks) the referrers API.
@@ -319,23 +379,75 @@ impl Repository {
         let _ = self.referrers_api.set(api);
     }
 
-    /// The referrers API's list for `subject`, or `None` when the registry
-    /// has no API (`404`).
-    fn referrers_from_api(&self, subject: &str) -> Result<Option<Vec<Descriptor>>, Error> {
-        let Some(response) =
-            self.get("referrers", subject, &self.pull_access(), media_type::INDEX)?
-        else {
-            return Ok(None);
-        };
-        let bytes = response.bytes(MAX_DOCUMENT).map_err(|source| Error::Http {
-            registry: self.registry.host().to_owned(),
-            source,
-        })?;
-        let index: Index = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
-            registry: self.registry.host().to_owned(),
-            reason: format!("its referrers list of `{subject}` is not an image index: {e}"),
-        })?;
-        Ok(Some(index.manifests))
+    /// Asks the referrers API for `subject`'s list, following `Link`
+    /// pages. A registry without the API answers `404` (but a `404` for an
+    /// unknown repository tells nothing), `400`, `405` or `501`, or
+    /// something that is not an image index.
+    fn referrers_from_api(&self, subject: &str) -> Result<Api, Error> {
+        let mut listed = Vec::new();
+        let mut next = Some(self.path("referrers", subject));
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > MAX_REFERRER_PAGES {
+                return Err(Error::Protocol {
+                    registry: self.registry.host().to_owned(),
+                    reason: format!(
+                        "its referrers list of `{subject}` runs over {MAX_REFERRER_PAGES} pages"
+                    ),
+                });
+            }
+            let response = self.registry.send(
+                Method::Get,
+                &path,
+                &self.pull_access(),
+                &[("accept", media_type::INDEX)],
+                Body::None,
+                true,
+            )?;
+            match response.status() {
+                200 => {}
+                404 => {
+                    let body = response.bytes(64 << 10).unwrap_or_default();
+                    let unknown_repository = contains(&body, b"NAME_UNKNOWN");
+                    return Ok(if unknown_repository {
+                        Api::Unknown
+                    } else {
+                        Api::Missing
+                    });
+                }
+                400 | 405 | 501 => return Ok(Api::Missing),
+                _ => {
+                    return Err(self
+                        .registry
+                        .status_error(response, self.what("GET referrers", subject)))
+                }
+            }
+            next = response.header("link").and_then(next_link);
+            let bytes = response.bytes(MAX_DOCUMENT).map_err(|source| Error::Http {
+                registry: self.registry.host().to_owned(),
+                source,
+            })?;
+            match serde_json::from_slice::<Index>(&bytes) {
+                Ok(index) => listed.extend(index.manifests),
+                Err(_) if pages == 1 => return Ok(Api::Missing),
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        registry: self.registry.host().to_owned(),
+                        reason: format!(
+                            "page {pages} of its referrers list of `{subject}` is not an image index: {e}"
+                        ),
+                    })
+                }
+            }
+            if listed.len() > MAX_REFERRERS {
+                return Err(Error::Protocol {
+                    registry: self.registry.host().to_owned(),
+                    reason: format!("it lists more than {MAX_REFERRERS} referrers of `{subject}`"),
+                });
+            }
+        }
+        Ok(Api::Listed(listed))
     }
 
     /// The referrers of `subject`: through the API when the registry has
@@ -344,9 +456,17 @@ impl Repository {
         let listed = if self.referrers_api.get() == Some(&false) {
             None
         } else {
-            let api = self.referrers_from_api(subject)?;
-            let _ = self.referrers_api.set(api.is_some());
-            api
+            match self.referrers_from_api(subject)? {
+                Api::Listed(listed) => {
+                    let _ = self.referrers_api.set(true);
+                    Some(listed)
+                }
+                Api::Missing => {
+                    let _ = self.referrers_api.set(false);
+                    None
+                }
+                Api::Unknown => None,
+            }
         };
         let listed = match listed {
             Some(listed) => listed,
@@ -361,6 +481,11 @@ impl Repository {
     pub(crate) fn referrers_from_tag(&self, subject: &str, push: bool) -> Result<Index, Error> {
         let tag = referrers_tag(subject)
             .ok_or_else(|| bulwark_oci::Error::InvalidDigest(subject.to_owned()))?;
+        // Most images have no such tag: ask with HEAD, which registries do
+        // not count against pull limits.
+        if self.head_manifest(&tag, push)?.is_none() {
+            return Ok(Index::new(Vec::new(), Default::default()));
+        }
         let Some(found) = self.get_manifest(&tag, push)? else {
             return Ok(Index::new(Vec::new(), Default::default()));
         };
@@ -482,5 +607,23 @@ impl ImageStore for Repository {
         self.referrers(subject)
             .map(|listed| listed.into_iter().map(|d| (d, true)).collect())
             .map_err(|err| to_oci(err, &self.location()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn link_headers_name_the_next_page() {
+        let next = super::next_link;
+        assert_eq!(
+            next(r#"</v2/a/referrers/sha256:1?n=10&last=x>; rel="next""#).as_deref(),
+            Some("/v2/a/referrers/sha256:1?n=10&last=x")
+        );
+        assert_eq!(
+            next(r#"<https://h/p1>; rel="prev", <https://h/p3>; rel=next"#).as_deref(),
+            Some("https://h/p3")
+        );
+        assert_eq!(next(r#"<https://h/p1>; rel="prev""#), None);
+        assert_eq!(next("garbage"), None);
     }
 }

@@ -279,3 +279,117 @@ fn the_referrers_tag_keeps_what_other_tools_listed() {
         .collect();
     assert_eq!(listed, [foreign[0].digest.clone(), own[0].digest.clone()]);
 }
+
+#[test]
+fn a_registry_that_refuses_the_chunk_size_gets_smaller_chunks() {
+    let registry = DockerRegistry::start();
+    let front = Front::start(&registry.host(), FrontOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = image(tmp.path(), 6 << 20, 13);
+    let blob = big_layer(&layout);
+    assert!(blob.size > 4 << 20);
+    let repo = repository(
+        &front.host(),
+        "capped",
+        fast(Options {
+            chunk_size: 4 << 20,
+            ..Options::default()
+        }),
+    );
+    // As GHCR answers a chunk over its limit.
+    front.inject("PATCH", "/blobs/uploads/", Fault::Status(416));
+    assert_eq!(
+        upload(&repo, &layout, &blob, &[], &|_| {}).unwrap(),
+        Outcome::Uploaded
+    );
+    let patches: Vec<u64> = front
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body_len)
+        .collect();
+    // The refused 4 MiB, then 2 MiB pieces of each 4 MiB read.
+    let last = blob.size - (6 << 20);
+    assert_eq!(
+        patches,
+        [4 << 20, 2 << 20, 2 << 20, 2 << 20, last],
+        "{patches:?}"
+    );
+    assert_eq!(
+        read_blob(&repo, &blob, 1 << 30).unwrap().len() as u64,
+        blob.size
+    );
+}
+
+#[test]
+fn a_blob_that_fits_one_chunk_goes_up_in_one_put() {
+    let registry = DockerRegistry::start();
+    let front = Front::start(&registry.host(), FrontOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = image(tmp.path(), 100 << 10, 17);
+    let blob = big_layer(&layout);
+    let repo = repository(&front.host(), "small", fast(Options::default()));
+    front.inject(
+        "PUT",
+        "/blobs/uploads/",
+        Fault::CutAfter { body_bytes: 1000 },
+    );
+    assert_eq!(
+        upload(&repo, &layout, &blob, &[], &|_| {}).unwrap(),
+        Outcome::Uploaded
+    );
+    let log = front.requests();
+    let uploads: Vec<(&str, u64)> = log
+        .iter()
+        .filter(|r| r.path.contains("/blobs/uploads/"))
+        .map(|r| (r.method.as_str(), r.body_len))
+        .collect();
+    // The cut commit is retried in a new session; no PATCH at all.
+    assert_eq!(
+        uploads,
+        [("POST", 0), ("PUT", 1000), ("POST", 0), ("PUT", blob.size)],
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn an_expired_token_is_replaced_and_credentials_are_asked_once() {
+    let registry = DockerRegistry::start();
+    let front = Front::start(
+        &registry.host(),
+        FrontOptions {
+            bearer: Some(("ci".to_owned(), "s3cret".to_owned())),
+            ..FrontOptions::default()
+        },
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let first = image(&tmp.path().join("a"), 8 << 10, 31);
+    let second = image(&tmp.path().join("b"), 8 << 10, 32);
+    let repo = repository(
+        &front.host(),
+        "tokens",
+        fast(Options {
+            credentials: Some(crate::Credentials::new("ci", "s3cret")),
+            ..Options::default()
+        }),
+    );
+    push(&first, Some("latest"), &repo, Some("a"), &(), &()).unwrap();
+    let tokens = |log: &[bulwark_testkit::registry::LoggedRequest]| {
+        log.iter().filter(|r| r.path == "/token").count()
+    };
+    // Parallel transfers share one token per scope.
+    assert_eq!(tokens(&front.requests()), 1, "{:#?}", front.requests());
+
+    front.revoke_tokens();
+    front.clear();
+    push(&second, Some("latest"), &repo, Some("b"), &(), &()).unwrap();
+    assert_eq!(
+        tokens(&front.requests()),
+        1,
+        "one new token after the old one expired"
+    );
+    assert!(front
+        .token_scopes()
+        .iter()
+        .any(|s| s == "repository:tokens:pull,push"));
+}

@@ -39,7 +39,7 @@ pub(crate) fn upload(
         match mount(repo, &descriptor.digest, from)? {
             Mount::Done => return Ok(Outcome::Mounted),
             Mount::Session(location) => {
-                session = Some(location);
+                session = Some((location, 0));
                 break;
             }
             Mount::Refused => {}
@@ -47,14 +47,17 @@ pub(crate) fn upload(
     }
     let mut attempts = repo.registry().options().retries + 1;
     loop {
-        let location = match session.take() {
-            Some(location) => location,
+        let (location, min_chunk) = match session.take() {
+            Some(session) => session,
             None => start(repo)?,
         };
-        match send(repo, source, descriptor, location, progress) {
+        match send(repo, source, descriptor, location, min_chunk, progress) {
             // The upload session is gone (a registry restarted without its
-            // state): start again from the first byte.
-            Err(Error::Status { status: 404, .. }) if attempts > 1 => attempts -= 1,
+            // state), or it holds bytes that cannot be told apart: start
+            // again from the first byte.
+            Err(Error::Status {
+                status: 404 | 416, ..
+            }) if attempts > 1 => attempts -= 1,
             Err(err) if attempts > 1 && err.is_transient() => {
                 attempts -= 1;
                 std::thread::sleep(repo.registry().options().retry_pause);
@@ -100,8 +103,9 @@ fn mount(repo: &Repository, digest: &str, from: &str) -> Result<Mount, Error> {
     }
 }
 
-/// Starts an upload session; returns its location.
-fn start(repo: &Repository) -> Result<String, Error> {
+/// Starts an upload session; returns its location and the smallest chunk
+/// the registry takes (`OCI-Chunk-Min-Length`, 0 when it says none).
+fn start(repo: &Repository) -> Result<(String, u64), Error> {
     let path = format!("/v2/{}/blobs/uploads/", repo.name());
     let response = repo.registry().send(
         Method::Post,
@@ -115,7 +119,11 @@ fn start(repo: &Repository) -> Result<String, Error> {
         let what = format!("POST a blob upload to `{}`", repo.name());
         return Err(repo.registry().status_error(response, what));
     }
-    location(repo, &response, "POST a blob upload")
+    let min_chunk = response
+        .header("oci-chunk-min-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok((location(repo, &response, "POST a blob upload")?, min_chunk))
 }
 
 fn location(
@@ -132,27 +140,47 @@ fn location(
         })
 }
 
-/// Sends the blob's bytes to the session at `location`, chunk by chunk,
-/// and commits it under its digest. The bytes are checked against the
-/// digest as they are read: a changed local blob is never committed.
+/// The smallest chunk bulwark shrinks to when a registry refuses larger
+/// ones (GHCR takes at most 4 MiB per request).
+const MIN_CHUNK: usize = 1 << 20;
+
+/// Sends the blob's bytes to the session at `location` and commits it
+/// under its digest: a blob that fits one chunk in the committing `PUT`,
+/// a larger one in `PATCH` requests with `Content-Range`, each resumed
+/// from where the registry says it got when the connection breaks, and
+/// halved when the registry refuses its size. The bytes are checked
+/// against the digest as they are read: a changed local blob is never
+/// committed.
 fn send(
     repo: &Repository,
     source: &dyn BlobStore,
     descriptor: &Descriptor,
     mut location: String,
+    min_chunk: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), Error> {
     let registry = repo.registry();
-    let chunk_size = usize::try_from(registry.options().chunk_size.max(1)).unwrap_or(16 << 20);
+    let configured = registry.options().chunk_size.max(min_chunk).max(1);
+    let chunk_size = usize::try_from(configured).unwrap_or(16 << 20);
     let mut reader = VerifiedReader::open(source, descriptor)?;
-    let mut chunk = vec![
-        0u8;
-        chunk_size.min(
-            usize::try_from(descriptor.size)
-                .unwrap_or(chunk_size)
-                .max(1)
-        )
-    ];
+    if descriptor.size <= configured {
+        let mut whole = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = fill(&mut reader, &mut buf, source, descriptor)?;
+            if n == 0 {
+                break;
+            }
+            whole.extend_from_slice(&buf[..n]);
+        }
+        commit(repo, descriptor, &location, &whole)?;
+        progress(whole.len() as u64);
+        return Ok(());
+    }
+    let mut chunk = vec![0u8; chunk_size];
+    // What one request carries: the chunk size, halved while the registry
+    // answers 416 to a request it took nothing of.
+    let mut limit = chunk_size;
     let mut offset: u64 = 0;
     loop {
         let filled = fill(&mut reader, &mut chunk, source, descriptor)?;
@@ -162,10 +190,10 @@ fn send(
         let mut sent = 0usize;
         let mut resumes = registry.options().retries;
         while sent < filled {
+            let end_of_piece = filled.min(sent + limit);
             let start = offset + sent as u64;
-            let end = offset + filled as u64 - 1;
-            let range = format!("{start}-{end}");
-            let length = (filled - sent).to_string();
+            let range = format!("{start}-{}", offset + end_of_piece as u64 - 1);
+            let length = (end_of_piece - sent).to_string();
             let result = registry.send(
                 Method::Patch,
                 &location,
@@ -175,14 +203,14 @@ fn send(
                     ("content-range", &range),
                     ("content-length", &length),
                 ],
-                Body::Bytes(&chunk[sent..filled]),
+                Body::Bytes(&chunk[sent..end_of_piece]),
                 false,
             );
             let failure = match result {
                 Ok(response) if response.status() == 202 => {
                     location = self::location(repo, &response, "PATCH a blob upload")?;
-                    progress((filled - sent) as u64);
-                    sent = filled;
+                    progress((end_of_piece - sent) as u64);
+                    sent = end_of_piece;
                     continue;
                 }
                 Ok(response) => {
@@ -191,25 +219,39 @@ fn send(
                 }
                 Err(err) => err,
             };
-            if resumes == 0
-                || !(failure.is_transient() || matches!(failure, Error::Status { status: 416, .. }))
-            {
+            let too_large = matches!(
+                failure,
+                Error::Status {
+                    status: 413 | 416,
+                    ..
+                }
+            );
+            if resumes == 0 || !(failure.is_transient() || too_large) {
                 return Err(failure);
             }
             resumes -= 1;
-            std::thread::sleep(registry.options().retry_pause);
             // Ask how far the registry got, and go on from there.
             let (next, received) = status(repo, &location)?;
             location = next;
-            if received < offset || received > offset + filled as u64 {
-                return Err(Error::Protocol {
+            if received < offset + sent as u64 || received > offset + end_of_piece as u64 {
+                // Not what was sent: the session cannot go on.
+                return Err(Error::Status {
                     registry: registry.host().to_owned(),
-                    reason: format!(
-                        "after a broken upload of `{}` it holds {received} bytes, not between {offset} and {}",
-                        descriptor.digest,
-                        offset + filled as u64
+                    what: format!(
+                        "a resumed upload of `{}`: it holds {received} bytes",
+                        descriptor.digest
                     ),
+                    status: 416,
+                    detail: None,
                 });
+            }
+            if too_large && received == start {
+                if limit <= MIN_CHUNK {
+                    return Err(failure);
+                }
+                limit = (limit / 2).max(MIN_CHUNK);
+            } else {
+                std::thread::sleep(registry.options().retry_pause);
             }
             let now = usize::try_from(received - offset).unwrap_or(filled);
             if now > sent {
@@ -219,21 +261,45 @@ fn send(
         }
         offset += filled as u64;
     }
+    commit(repo, descriptor, &location, &[])
+}
+
+/// Commits the upload at `location` under the blob's digest, with the
+/// last bytes (or none). When the answer is lost, a registry that has the
+/// blob anyway is success.
+fn commit(
+    repo: &Repository,
+    descriptor: &Descriptor,
+    location: &str,
+    last: &[u8],
+) -> Result<(), Error> {
+    let registry = repo.registry();
     let separator = if location.contains('?') { '&' } else { '?' };
     let url = format!("{location}{separator}digest={}", descriptor.digest);
-    let response = registry.send(
+    let length = last.len().to_string();
+    let result = registry.send(
         Method::Put,
         &url,
         &repo.push_access(),
-        &[("content-length", "0")],
-        Body::Bytes(&[]),
-        true,
-    )?;
-    if response.status() != 201 {
-        let what = format!("PUT blob `{}` to `{}`", descriptor.digest, repo.name());
-        return Err(registry.status_error(response, what));
+        &[
+            ("content-type", "application/octet-stream"),
+            ("content-length", &length),
+        ],
+        Body::Bytes(last),
+        false,
+    );
+    let failure = match result {
+        Ok(response) if response.status() == 201 => return Ok(()),
+        Ok(response) => {
+            let what = format!("PUT blob `{}` to `{}`", descriptor.digest, repo.name());
+            registry.status_error(response, what)
+        }
+        Err(err) => err,
+    };
+    if failure.is_transient() && repo.head_blob(&descriptor.digest)?.is_some() {
+        return Ok(());
     }
-    Ok(())
+    Err(failure)
 }
 
 /// Reads until `chunk` is full or the blob ends; the digest is checked at

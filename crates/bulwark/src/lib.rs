@@ -85,8 +85,8 @@ fn build_command(
     if dest.digest.is_some() {
         anyhow::bail!("invalid --output `{dest}`: a build is pushed to a tag, not a digest");
     }
-    // Fail on bad registry options before building.
-    registry::options(&args.registry, &[&dest])?;
+    // Bad registry options fail before the build; the password is read once.
+    let options = registry::options(&args.registry, &[&dest])?;
     let scratch = tempfile::Builder::new()
         .prefix(".bulwark.push-")
         .tempdir()
@@ -105,15 +105,16 @@ fn build_command(
                 .filter(|t| !bulwark_oci::is_referrers_tag(t))
                 .map(str::to_owned)
         });
+    // The tag built (--tag, else the output's, else the spec's) is pushed.
     let dest = bulwark_oci::RegistryRef {
-        tag: dest.tag.clone().or_else(|| tag.clone()),
+        tag: tag.clone(),
         ..dest
     };
     let pushed = registry::push_layout(
         &layout,
         tag.as_deref(),
         &dest,
-        &args.registry,
+        &options,
         Some(cache),
         printer,
     )?;

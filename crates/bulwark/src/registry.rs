@@ -15,13 +15,16 @@ use bulwark_registry::{Credentials, MountRecord, Options, Progress, Repository};
 
 use crate::printer::Printer;
 
-/// The environment variables that hold registry credentials.
+/// The environment variables that hold registry credentials, and the
+/// registry they are for (when set, they go to no other).
 const ENV_USER: &str = "BULWARK_REGISTRY_USER";
 const ENV_PASSWORD: &str = "BULWARK_REGISTRY_PASSWORD";
+const ENV_HOST: &str = "BULWARK_REGISTRY_HOST";
 
-/// The registry options of a command whose references are `refs`.
+/// The registry options of a command whose references are `refs`. Reads
+/// the password from standard input with `--password-stdin`: call once.
 pub fn options(args: &RegistryArgs, refs: &[&RegistryRef]) -> Result<Options> {
-    let credentials = credentials(args)?;
+    let credentials = credentials(args, refs)?;
     let insecure = if args.insecure {
         refs.iter().map(|r| r.registry.clone()).collect()
     } else {
@@ -40,9 +43,10 @@ pub fn options(args: &RegistryArgs, refs: &[&RegistryRef]) -> Result<Options> {
     })
 }
 
-/// `--creds`/`--password-stdin`, else the environment; else none (the
-/// Docker config is read by the registry client).
-fn credentials(args: &RegistryArgs) -> Result<Option<Credentials>> {
+/// `--creds`/`--password-stdin`, else the environment (when
+/// `BULWARK_REGISTRY_HOST` is unset or names the registry of `refs`); else
+/// none (the Docker config is read by the registry client).
+fn credentials(args: &RegistryArgs, refs: &[&RegistryRef]) -> Result<Option<Credentials>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if let Some(creds) = &args.creds {
         let parsed = Credentials::parse_creds(creds).context("invalid --creds")?;
@@ -70,6 +74,14 @@ fn credentials(args: &RegistryArgs) -> Result<Option<Credentials>> {
             bail!("--password-stdin needs a user name: --creds USER or {ENV_USER}");
         };
         return Ok(Some(Credentials::new(user, read_password()?)));
+    }
+    if let Some(host) = env(ENV_HOST) {
+        if !refs
+            .iter()
+            .all(|r| r.registry.eq_ignore_ascii_case(host.trim()))
+        {
+            return Ok(None);
+        }
     }
     match (env(ENV_USER), env(ENV_PASSWORD)) {
         (Some(user), Some(password)) => Ok(Some(Credentials::new(user, password))),
@@ -99,6 +111,11 @@ fn read_password() -> Result<String> {
 pub fn open(reference: &RegistryRef, args: &RegistryArgs) -> Result<Arc<Repository>> {
     let options = options(args, &[reference])?;
     Ok(Arc::new(Repository::open(reference, &options)?))
+}
+
+/// The repository `reference` names, reached with `options`.
+fn open_with(reference: &RegistryRef, options: &Options) -> Result<Arc<Repository>> {
+    Ok(Arc::new(Repository::open(reference, options)?))
 }
 
 /// Where pushed blobs went, in the cache's records, so that a push to
@@ -175,12 +192,12 @@ pub fn push_layout(
     dir: &std::path::Path,
     tag: Option<&str>,
     dest: &RegistryRef,
-    args: &RegistryArgs,
+    options: &Options,
     cache: Option<&Cache>,
     printer: &Printer,
 ) -> Result<bulwark_registry::PushReport> {
     let layout = Layout::open(dir)?;
-    let repository = open(dest, args)?;
+    let repository = open_with(dest, options)?;
     let dest_tag = match (&dest.tag, &dest.digest) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(_)) => None,
@@ -244,7 +261,8 @@ pub fn push(args: &PushArgs, cache: Option<&Cache>, printer: &Printer) -> Result
         bail!("source `{}` does not exist", args.source);
     }
     let dest = registry_ref(&args.destination, "destination")?;
-    let report = push_layout(&dir, tag.as_deref(), &dest, &args.registry, cache, printer)?;
+    let options = options(&args.registry, &[&dest])?;
+    let report = push_layout(&dir, tag.as_deref(), &dest, &options, cache, printer)?;
     print_push(&report, &dest, args.format, printer)
 }
 

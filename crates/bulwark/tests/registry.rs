@@ -927,6 +927,24 @@ fn bearer_token_credentials_from_every_source() {
     cmd.env("BULWARK_REGISTRY_USER", "ci")
         .env("BULWARK_REGISTRY_PASSWORD", "s3cret");
     img.push_with(cmd, &dest("env"), &[], None).ok();
+    // Bound to a registry, it goes to that one only.
+    let mut cmd = img.cmd();
+    cmd.env("BULWARK_REGISTRY_USER", "ci")
+        .env("BULWARK_REGISTRY_PASSWORD", "s3cret")
+        .env("BULWARK_REGISTRY_HOST", &host);
+    img.push_with(cmd, &dest("env-bound"), &[], None).ok();
+    front.clear();
+    let mut cmd = img.cmd();
+    cmd.env("BULWARK_REGISTRY_USER", "ci")
+        .env("BULWARK_REGISTRY_PASSWORD", "s3cret")
+        .env("BULWARK_REGISTRY_HOST", "registry.example:5000");
+    img.push_with(cmd, &dest("env-elsewhere"), &[], None)
+        .error(2, &[&host]);
+    assert!(
+        front.requests().iter().all(|r| r.authorization.is_none()),
+        "credentials bound to another registry were sent:\n{}",
+        summary(&front.requests())
+    );
 
     // ~/.docker/config.json `auths` (HOME is the scratch directory).
     let auth =
@@ -1084,11 +1102,13 @@ fn faults_are_retried_resumed_or_reported() {
     );
     img.verify_ok(&format!("docker://{host}/five:1"), &[]);
 
-    // (a') a connection cut inside the first chunk of an upload (with a
-    // cache of its own, that knows of no repository to mount from).
+    // (a') a connection cut inside the first blob upload (with a cache of
+    // its own, that knows of no repository to mount from): a blob that
+    // fits one request goes up in its committing PUT, and a cut one is sent
+    // again in a new upload session.
     front.clear();
     front.inject(
-        "PATCH",
+        "PUT",
         "/blobs/uploads/",
         Fault::CutAfter { body_bytes: 100 },
     );
@@ -1104,12 +1124,17 @@ fn faults_are_retried_resumed_or_reported() {
         "{pushed:#}"
     );
     let log = front.requests();
-    let cut = log.iter().position(|r| r.method == "PATCH").unwrap();
+    let cut = log
+        .iter()
+        .position(|r| r.method == "PUT" && r.body_len == 100)
+        .unwrap();
+    let blob = query_param(&log[cut].query, "digest").unwrap();
     assert!(
-        log[cut + 1..]
-            .iter()
-            .any(|r| r.path == log[cut].path && matches!(r.method.as_str(), "GET" | "PATCH")),
-        "the cut upload was not resumed:\n{}",
+        log[cut + 1..].iter().any(|r| r.method == "PUT"
+            && r.path.contains("/blobs/uploads/")
+            && query_param(&r.query, "digest") == Some(blob)
+            && r.body_len > 100),
+        "the cut upload was not sent again:\n{}",
         summary(&log)
     );
     img.verify_ok(&format!("docker://{host}/cut:1"), &[]);
@@ -1244,6 +1269,38 @@ fn build_pushes_to_a_registry_output() {
     let inspect = skopeo_json(&["inspect", "--tls-verify=false", &remote]);
     assert_eq!(inspect["Digest"], digest, "{inspect:#}");
     img.verify_ok(&remote, &[]);
+
+    // With credentials read from standard input (once, before the build),
+    // and --tag over the output's tag.
+    let secured = DockerRegistry::start_with(RegistryOptions {
+        htpasswd: Some(("ci".to_owned(), "s3cret".to_owned())),
+        tls: false,
+    });
+    let locked = format!("docker://{}/built:old", secured.host());
+    let run = run_cmd(
+        img.cmd(),
+        &[
+            "build",
+            s(&spec),
+            "-o",
+            &locked,
+            "--tag",
+            "3",
+            "--creds",
+            "ci",
+            "--password-stdin",
+            "--format",
+            "json",
+        ],
+        Some("s3cret\n"),
+    )
+    .ok();
+    let built = report(&run);
+    assert_eq!(built["pushed"]["tag"], "3", "{built:#}");
+    assert_eq!(
+        built["image"],
+        format!("docker://{}/built:3", secured.host())
+    );
 
     // The same spec built into a layout gives the same image.
     let layout = img.w.path("local");
