@@ -12,7 +12,10 @@
 //!   version constraints and architecture qualifiers.
 //! - [`deb::DebArchive`] reads a `.deb`: its control members and a streaming
 //!   view of its data tarball.
+//! - [`changelog`] reads Debian changelogs and lists the CVE ids named in
+//!   the entries between two versions.
 
+pub mod changelog;
 pub mod control;
 pub mod deb;
 pub mod relation;
