@@ -248,6 +248,7 @@ fn open_with(
                 target: label,
                 kind: "rootfs",
                 manifest_digest: None,
+                config_digest: None,
                 platform: None,
                 config: None,
                 annotations: Default::default(),

@@ -59,8 +59,12 @@ pub struct Contents {
     pub target: String,
     /// The kind: `oci`, `docker` (a registry), `docker-archive` or `rootfs`.
     pub kind: &'static str,
-    /// `sha256:…` of the image manifest; `None` for a root filesystem.
+    /// `sha256:…` of the image manifest; `None` for a root filesystem and
+    /// a classic docker-archive.
     pub manifest_digest: Option<String>,
+    /// `sha256:…` of the image config (what identifies an image in a
+    /// classic docker-archive); `None` for a root filesystem.
+    pub config_digest: Option<String>,
     /// OCI platform, e.g. `linux/amd64`; `None` for a root filesystem.
     pub platform: Option<String>,
     /// The image config's JSON, if an image.

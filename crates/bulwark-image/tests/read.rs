@@ -612,6 +612,11 @@ fn skopeo_docker_archive_reads_like_the_layout() {
     let theirs = open(&Target::DockerArchive { file: archive }, None).unwrap();
     check_layered(&theirs[0]);
     assert_eq!(all_files(&ours[0]), all_files(&theirs[0]));
+    // A classic archive has no manifest digest; its config (the same bytes
+    // as the layout's) identifies it.
+    assert_eq!(theirs[0].manifest_digest, None);
+    assert!(ours[0].config_digest.is_some());
+    assert_eq!(theirs[0].config_digest, ours[0].config_digest);
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn host_contents(listed: Vec<String>) -> Contents {
         target: "rootfs:/".to_owned(),
         kind: "rootfs",
         manifest_digest: None,
+        config_digest: None,
         platform: None,
         config: None,
         annotations: BTreeMap::new(),

@@ -37,6 +37,8 @@ pub struct ScanOptions {
     pub target: String,
     /// The image's manifest digest (`sha256:…`), when it is an image.
     pub target_digest: Option<String>,
+    /// The image's config digest (`sha256:…`), when it is an image.
+    pub target_config_digest: Option<String>,
     /// Drop findings that have no fix.
     pub ignore_unfixed: bool,
     /// VEX statements: `not_affected` and `fixed` ones suppress findings.
@@ -171,8 +173,11 @@ pub fn debian_maintainer(package: &InstalledPackage) -> Option<&str> {
 pub struct TargetInfo {
     /// The target as the user gave it.
     pub reference: String,
-    /// The image's manifest digest, if an image.
+    /// The image's manifest digest, if an image (none for a classic
+    /// docker-archive).
     pub digest: Option<String>,
+    /// The image's config digest, if an image.
+    pub config_digest: Option<String>,
     /// The operating system's `PRETTY_NAME` (or `ID VERSION_ID`).
     pub os: Option<String>,
     /// The release key matched against (`12`), if any.
@@ -424,6 +429,7 @@ pub fn scan(
         target: TargetInfo {
             reference: options.target.clone(),
             digest: options.target_digest.clone(),
+            config_digest: options.target_config_digest.clone(),
             os: os.map(|os| {
                 os.pretty_name.clone().unwrap_or_else(|| {
                     format!("{} {}", os.id, os.version_id.as_deref().unwrap_or(""))

@@ -85,31 +85,33 @@ pub fn scan(
     for file in &args.vex {
         vex.extend(bulwark_vuln::read_openvex(file)?);
     }
-    let (packages, os, digest, debian_origin) = match args.target.strip_prefix("sbom:") {
-        Some(file) => {
-            let (packages, os) = bulwark_vuln::packages_from_sbom(Path::new(file))?;
-            (packages, os, None, BTreeMap::new())
-        }
-        None => {
-            let contents = crate::inspect::open_one(
-                &args.target,
-                args.platform.as_deref(),
-                cache,
-                &args.registry,
-                printer,
-            )?;
-            let origin = debian_origin(&contents);
-            (
-                contents.packages,
-                contents.os,
-                contents.manifest_digest,
-                origin,
-            )
-        }
-    };
+    let (packages, os, (digest, config_digest), debian_origin) =
+        match args.target.strip_prefix("sbom:") {
+            Some(file) => {
+                let (packages, os) = bulwark_vuln::packages_from_sbom(Path::new(file))?;
+                (packages, os, (None, None), BTreeMap::new())
+            }
+            None => {
+                let contents = crate::inspect::open_one(
+                    &args.target,
+                    args.platform.as_deref(),
+                    cache,
+                    &args.registry,
+                    printer,
+                )?;
+                let origin = debian_origin(&contents);
+                (
+                    contents.packages,
+                    contents.os,
+                    (contents.manifest_digest, contents.config_digest),
+                    origin,
+                )
+            }
+        };
     let options = bulwark_vuln::ScanOptions {
         target: args.target.clone(),
         target_digest: digest,
+        target_config_digest: config_digest,
         ignore_unfixed: args.ignore_unfixed,
         vex,
         debian_origin,

@@ -591,6 +591,11 @@ fn round_trip_through_docker_registry_keeps_digests_and_attestations() {
         .run(&["scan", &remote, "--db", s(&db), "--format", "json"])
         .ok();
     assert!(run.stdout.contains("CVE-2099-0001"), "{}", run.stdout);
+    // The report names the image by its manifest and config digests.
+    let scanned = report(&run);
+    let config = read_json(&blob_path(&img.layout, &digest))["config"]["digest"].clone();
+    assert_eq!(scanned["target"]["digest"], digest.as_str(), "{scanned:#}");
+    assert_eq!(scanned["target"]["config_digest"], config, "{scanned:#}");
 
     // Pulled with its attestations...
     let pulled = img.w.path("pulled");
