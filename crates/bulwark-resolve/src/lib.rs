@@ -54,6 +54,35 @@
 //!
 //! The result is a pure function of the index (including its order, which
 //! only breaks ties between identical versions) and the request.
+//!
+//! # Upgrading an image
+//!
+//! [`upgrade()`] moves packages of an existing image, like
+//! `apt-get install --only-upgrade NAMES` on the installed system. It takes
+//! the index and an [`UpgradeRequest`] (the [`Installed`] packages, the
+//! names to move, optionally pinned with a version, and the image's
+//! exclusions), and returns an [`Upgrade`]: the [`Change`]s, each with its
+//! [`Reason`], and the packages added, both sorted by name.
+//!
+//! - Each requested name must be installed; it moves to its candidate (as
+//!   above) or its pinned version. A target not newer than the installed
+//!   version is no change; a pin older than it is an error (no downgrades).
+//!   Pinning the installed version holds a package.
+//! - Every new version's `Pre-Depends` and `Depends` (not `Recommends`) must
+//!   hold in the resulting set: installed packages at their installed
+//!   version, moving ones at their new version, added ones, their
+//!   `Provides`, and excluded names, with the Multi-Arch and versioned
+//!   `Provides` rules above. Otherwise, trying the alternatives in order, an
+//!   installed package whose candidate satisfies it moves to that candidate
+//!   (by name first, then a provider); else the first installable
+//!   alternative is installed fresh with its closure, by [`resolve`]'s rules.
+//!   Added packages are checked the same way.
+//! - An installed package whose own `Pre-Depends` or `Depends` held before
+//!   and no longer holds after the moves (`gcc-12-base (= 12.2.0-14)` when
+//!   `gcc-12-base` moves on) moves to its candidate, or the upgrade fails.
+//! - `Conflicts` and `Breaks` of new and added packages against the
+//!   resulting set, and of installed packages against new and added ones,
+//!   are errors that show why each of the two packages is there.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -63,6 +92,9 @@ use bulwark_repo::{AvailablePackage, PackageIndex};
 
 mod solver;
 mod tables;
+mod upgrade;
+
+pub use upgrade::{upgrade, Change, Installed, Reason, Upgrade, UpgradeRequest};
 
 /// Alternatives that override apt's first-alternative rule:
 /// `(preferred, over, why)`.
@@ -139,6 +171,38 @@ pub enum Error {
     /// Two selected packages conflict.
     #[error(transparent)]
     Conflict(Box<Conflict>),
+    /// A package to upgrade is not installed (but the index has it).
+    #[error("`{0}` is not installed in the image")]
+    NotInstalled(String),
+    /// A package to upgrade is listed twice with different versions.
+    #[error("`{0}` is requested more than once, with different versions")]
+    UpgradeRequestedTwice(String),
+    /// An installed package to upgrade has no candidate in the index.
+    #[error(
+        "`{name}` {installed} is installed, but no repository has `{name}` for {architecture}"
+    )]
+    NoCandidate {
+        /// The package.
+        name: String,
+        /// Its installed version.
+        installed: String,
+        /// The image's architecture.
+        architecture: String,
+    },
+    /// A pinned version is older than the installed one.
+    #[error("`{name}` {installed} is installed; `{name}={requested}` would downgrade it")]
+    Downgrade {
+        /// The package.
+        name: String,
+        /// Its installed version.
+        installed: String,
+        /// The pinned version.
+        requested: String,
+    },
+    /// A move breaks a dependency of an installed package that has no newer
+    /// version.
+    #[error(transparent)]
+    BreaksInstalled(Box<BrokenDependency>),
     /// A selected package has a malformed relation field.
     #[error("package `{package}` {version}: invalid `{field}`: {source}")]
     Relation {
@@ -173,6 +237,29 @@ pub struct Conflict {
     pub package_chain: String,
     /// Why `other` is in, as a one-line chain.
     pub other_chain: String,
+}
+
+/// An installed package whose dependency a move breaks, with no newer
+/// version to move it to.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "moving `{changed}` to {new_version} breaks `{package}` {version} ({field}: {dependency}), and no newer `{package}` is available; `{changed}`: {chain}"
+)]
+pub struct BrokenDependency {
+    /// The moving package.
+    pub changed: String,
+    /// The version it moves to.
+    pub new_version: String,
+    /// The installed package it breaks.
+    pub package: String,
+    /// Its installed version.
+    pub version: String,
+    /// The field of the broken dependency.
+    pub field: Field,
+    /// The broken dependency.
+    pub dependency: String,
+    /// Why `changed` moves, as a one-line chain.
+    pub chain: String,
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {

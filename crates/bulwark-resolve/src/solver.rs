@@ -186,24 +186,14 @@ impl<'t, 'a> Solver<'t, 'a> {
 
     /// Up to three existing names within edit distance 2 of `name`.
     fn suggestions(&self, name: &str) -> Vec<String> {
-        let mut close: Vec<(usize, &str)> = self
-            .t
-            .by_name
-            .keys()
-            .chain(self.t.providers.keys())
-            .filter(|k| k.len().abs_diff(name.len()) <= 2)
-            .filter_map(|k| {
-                let d = levenshtein(name, k);
-                (d <= 2).then_some((d, *k))
-            })
-            .collect();
-        close.sort_unstable();
-        close.dedup();
-        close
-            .into_iter()
-            .take(3)
-            .map(|(_, k)| k.to_string())
-            .collect()
+        close_names(
+            name,
+            self.t
+                .by_name
+                .keys()
+                .chain(self.t.providers.keys())
+                .copied(),
+        )
     }
 
     fn is_preferred(&self, name: &str) -> bool {
@@ -609,7 +599,8 @@ impl<'t, 'a> Solver<'t, 'a> {
     }
 }
 
-fn version_ok(candidate: &str, rel: &Relation) -> bool {
+/// Whether version `candidate` meets `rel`'s constraint.
+pub(crate) fn version_ok(candidate: &str, rel: &Relation) -> bool {
     match &rel.constraint {
         None => true,
         Some((op, v)) => op.accepts(version::compare(candidate, v.as_str())),
@@ -697,4 +688,22 @@ fn levenshtein(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// Up to three of `names` within edit distance 2 of `name`, closest first.
+pub(crate) fn close_names<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Vec<String> {
+    let mut close: Vec<(usize, &str)> = names
+        .filter(|k| k.len().abs_diff(name.len()) <= 2)
+        .filter_map(|k| {
+            let d = levenshtein(name, k);
+            (d <= 2).then_some((d, k))
+        })
+        .collect();
+    close.sort_unstable();
+    close.dedup();
+    close
+        .into_iter()
+        .take(3)
+        .map(|(_, k)| k.to_string())
+        .collect()
 }

@@ -8,7 +8,7 @@ use bulwark_spec::{Exclusion, PackageRequest};
 
 use super::*;
 
-fn release(suite: &str) -> Arc<Release> {
+pub(crate) fn release(suite: &str) -> Arc<Release> {
     let source = Source::new(
         "file:///nonexistent/debian",
         suite,
@@ -20,7 +20,7 @@ fn release(suite: &str) -> Arc<Release> {
 
 /// A Packages text from `(name, version, extra fields)`; the architecture
 /// is `amd64` unless the extra fields say otherwise.
-fn packages(stanzas: &[(&str, &str, &str)]) -> String {
+pub(crate) fn packages(stanzas: &[(&str, &str, &str)]) -> String {
     let mut out = String::new();
     for (name, version, extra) in stanzas {
         out.push_str(&format!("Package: {name}\nVersion: {version}\n"));
@@ -39,7 +39,8 @@ fn packages(stanzas: &[(&str, &str, &str)]) -> String {
     out
 }
 
-fn index(stanzas: &[(&str, &str, &str)]) -> PackageIndex {
+/// An in-memory index of `stanzas` (see [`packages`]).
+pub(crate) fn index(stanzas: &[(&str, &str, &str)]) -> PackageIndex {
     PackageIndex::from_packages_text(&packages(stanzas), release("test")).unwrap()
 }
 
