@@ -308,6 +308,131 @@ fn default_components() -> Vec<String> {
     vec!["main".into()]
 }
 
+/// The most bytes of a `dev.bulwark.repositories` record read.
+pub const MAX_REPOSITORIES_RECORD: usize = 64 << 10;
+
+impl Repositories {
+    /// The repositories an image records in its `dev.bulwark.repositories`
+    /// annotation (a spec's `repositories` as written, as JSON), with
+    /// `${VAR}` expanded by `env` now and checked as in a spec. `origin`
+    /// names the image in errors.
+    pub fn from_record(
+        json: &str,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Repositories, Error> {
+        let record = |message: String| Error::Yaml {
+            path: origin.to_owned(),
+            message: format!("its `dev.bulwark.repositories` record: {message}"),
+        };
+        if json.len() > MAX_REPOSITORIES_RECORD {
+            return Err(record(format!(
+                "larger than {MAX_REPOSITORIES_RECORD} bytes"
+            )));
+        }
+        let mut repositories: Repositories =
+            serde_json::from_str(json).map_err(|e| record(e.to_string()))?;
+        repositories.expand(origin, env)?;
+        repositories.validate(origin)?;
+        Ok(repositories)
+    }
+
+    /// The `repositories` of the spec file at `path` (a file with only
+    /// `repositories` is enough; other keys are not read), `${VAR}`
+    /// expanded from the process environment, and the directory that
+    /// relative `signed-by` paths resolve against.
+    pub fn load(path: &Path) -> Result<(Repositories, PathBuf), Error> {
+        #[derive(Deserialize)]
+        struct Only {
+            repositories: Repositories,
+        }
+        let text = limits::read_spec(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let yaml = |message: String| Error::Yaml {
+            path: path.to_owned(),
+            message,
+        };
+        limits::check_yaml(&text).map_err(yaml)?;
+        let only: Only = serde_norway::from_str(&text).map_err(|e| yaml(e.to_string()))?;
+        let mut repositories = only.repositories;
+        repositories.expand(path, &|k| std::env::var(k).ok())?;
+        repositories.validate(path)?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok((repositories, base_dir))
+    }
+
+    /// Expands `${VAR}` in every entry, naming the key in errors.
+    fn expand(&mut self, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+        let Repositories::List(list) = self else {
+            return Ok(());
+        };
+        let x = |s: &mut String, key: &str| -> Result<(), Error> {
+            if s.contains('$') {
+                *s = expand(s, key, path, env)?;
+            }
+            Ok(())
+        };
+        for (i, r) in list.iter_mut().enumerate() {
+            let k = format!("repositories[{i}]");
+            match r {
+                RepositoryEntry::Host { host } => x(host, &format!("{k}.host"))?,
+                RepositoryEntry::Explicit(r) => {
+                    x(&mut r.uri, &format!("{k}.uri"))?;
+                    for (j, v) in r.suites.iter_mut().enumerate() {
+                        x(v, &format!("{k}.suites[{j}]"))?;
+                    }
+                    for (j, v) in r.components.iter_mut().enumerate() {
+                        x(v, &format!("{k}.components[{j}]"))?;
+                    }
+                    x(&mut r.signed_by, &format!("{k}.signed-by"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A non-empty list of entries with http(s) or file URIs, suites and
+    /// components.
+    fn validate(&self, path: &Path) -> Result<(), Error> {
+        let invalid = |key: &str, reason: String| Error::Invalid {
+            path: path.to_owned(),
+            key: key.to_string(),
+            reason,
+        };
+        let Repositories::List(list) = self else {
+            return Ok(());
+        };
+        if list.is_empty() {
+            return Err(invalid("repositories", "the list is empty".into()));
+        }
+        for r in list {
+            if let RepositoryEntry::Explicit(r) = r {
+                if !(r.uri.starts_with("http://")
+                    || r.uri.starts_with("https://")
+                    || r.uri.starts_with("file:/"))
+                {
+                    return Err(invalid(
+                        "repositories.uri",
+                        format!("`{}` is not an http, https or file URI", r.uri),
+                    ));
+                }
+                if r.suites.is_empty() || r.components.is_empty() {
+                    return Err(invalid(
+                        "repositories",
+                        format!("`{}` needs at least one suite and component", r.uri),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<'de> Deserialize<'de> for RepositoryEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
@@ -716,20 +841,7 @@ impl Spec {
         };
         x(&mut self.name, "name")?;
         x(&mut self.tag, "tag")?;
-        if let Repositories::List(list) = &mut self.repositories {
-            for (i, r) in list.iter_mut().enumerate() {
-                let k = format!("repositories[{i}]");
-                match r {
-                    RepositoryEntry::Host { host } => x(host, &format!("{k}.host"))?,
-                    RepositoryEntry::Explicit(r) => {
-                        x(&mut r.uri, &format!("{k}.uri"))?;
-                        xv(&mut r.suites, &format!("{k}.suites"))?;
-                        xv(&mut r.components, &format!("{k}.components"))?;
-                        x(&mut r.signed_by, &format!("{k}.signed-by"))?;
-                    }
-                }
-            }
-        }
+        self.repositories.expand(path, env)?;
         xv(&mut self.architectures, "architectures")?;
         for (i, p) in self.packages.iter_mut().enumerate() {
             // Expanded as one entry, then split, as written.
@@ -908,30 +1020,7 @@ impl Spec {
         if self.max_layers < 2 {
             return Err(invalid("max-layers", "must be at least 2".into()));
         }
-        if let Repositories::List(list) = &self.repositories {
-            if list.is_empty() {
-                return Err(invalid("repositories", "the list is empty".into()));
-            }
-            for r in list {
-                if let RepositoryEntry::Explicit(r) = r {
-                    if !(r.uri.starts_with("http://")
-                        || r.uri.starts_with("https://")
-                        || r.uri.starts_with("file:/"))
-                    {
-                        return Err(invalid(
-                            "repositories.uri",
-                            format!("`{}` is not an http, https or file URI", r.uri),
-                        ));
-                    }
-                    if r.suites.is_empty() || r.components.is_empty() {
-                        return Err(invalid(
-                            "repositories",
-                            format!("`{}` needs at least one suite and component", r.uri),
-                        ));
-                    }
-                }
-            }
-        }
+        self.repositories.validate(path)?;
         self.validate_accounts(&invalid)?;
         // `files` and `paths`: each path once, across both lists.
         let mut seen: BTreeMap<ImagePath, String> = BTreeMap::new();
@@ -1432,6 +1521,75 @@ accounts:
 environment:
   LITERAL: "$${HOME}"
 "#;
+
+    #[test]
+    fn an_image_record_gives_back_the_repositories_expanded_now() {
+        let s = Spec::parse(SPEC, Path::new("dir/base.yaml"), &env).unwrap();
+        let image = Path::new("oci:out/base");
+        let from_record =
+            Repositories::from_record(&s.repositories_as_written, image, &env).unwrap();
+        assert_eq!(from_record, s.repositories);
+        let Repositories::List(list) = &from_record else {
+            panic!("{from_record:?}")
+        };
+        assert!(
+            matches!(&list[0], RepositoryEntry::Explicit(r) if r.uri == "http://mirror.test/debian")
+        );
+        assert_eq!(
+            Repositories::from_record(r#""host""#, image, &env).unwrap(),
+            Repositories::Host
+        );
+
+        // An unset variable names the record's key; junk and huge records
+        // are refused naming the record.
+        let err = Repositories::from_record(&s.repositories_as_written, image, &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`MIRROR`") && err.contains("repositories[0].uri"),
+            "{err}"
+        );
+        for bad in [
+            "{",
+            "[]",
+            r#"[{"uri": "ftp://x", "suites": ["a"], "signed-by": "k"}]"#,
+        ] {
+            let err = Repositories::from_record(bad, image, &env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("oci:out/base"), "{bad}: {err}");
+        }
+        let huge = format!("\"{}\"", "x".repeat(MAX_REPOSITORIES_RECORD));
+        let err = Repositories::from_record(&huge, image, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn a_spec_with_only_repositories_is_enough_to_load_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let only = tmp.path().join("sources.yaml");
+        std::fs::write(
+            &only,
+            "repositories:\n  - uri: file:/srv/mirror\n    suites: [bookworm-security]\n    signed-by: keys/archive.gpg\n",
+        )
+        .unwrap();
+        let (repositories, base) = Repositories::load(&only).unwrap();
+        assert_eq!(base, tmp.path());
+        assert!(matches!(&repositories, Repositories::List(l) if l.len() == 1));
+        // A whole spec works too; a file without `repositories` does not.
+        let whole = tmp.path().join("whole.yaml");
+        std::fs::write(&whole, "name: x\npackages: [a]\nrepositories: host\n").unwrap();
+        assert_eq!(Repositories::load(&whole).unwrap().0, Repositories::Host);
+        let none = tmp.path().join("none.yaml");
+        std::fs::write(&none, "name: x\n").unwrap();
+        let err = Repositories::load(&none).unwrap_err().to_string();
+        assert!(
+            err.contains("repositories") && err.contains("none.yaml"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn parses_and_expands() {
