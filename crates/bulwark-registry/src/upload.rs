@@ -165,14 +165,9 @@ fn send(
     let mut reader = VerifiedReader::open(source, descriptor)?;
     if descriptor.size <= configured {
         let mut whole = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = fill(&mut reader, &mut buf, source, descriptor)?;
-            if n == 0 {
-                break;
-            }
-            whole.extend_from_slice(&buf[..n]);
-        }
+        reader
+            .read_to_end(&mut whole)
+            .map_err(|err| read_error(err, &source.describe_blob(&descriptor.digest)))?;
         commit(repo, descriptor, &location, &whole)?;
         progress(whole.len() as u64);
         return Ok(());

@@ -495,23 +495,10 @@ impl<'t, 'a> Solver<'t, 'a> {
         let mut chain = self.path.join(" → ");
         chain.push_str(" → ");
         chain.push_str(&dep.to_string());
-        let several = dep.alternatives.len() > 1;
-        let reasons: Vec<String> = dep
-            .alternatives
-            .iter()
-            .map(|rel| {
-                let why = self.why_not(rel);
-                if several {
-                    format!("`{}`: {why}", rel.name)
-                } else {
-                    why
-                }
-            })
-            .collect();
         Error::Unsatisfiable {
             package: dep.alternatives[0].name.clone(),
             chain,
-            reason: reasons.join("; "),
+            reason: why_none(dep, |rel| self.why_not(rel)),
         }
     }
 
@@ -706,4 +693,22 @@ pub(crate) fn close_names<'n>(name: &str, names: impl Iterator<Item = &'n str>) 
         .take(3)
         .map(|(_, k)| k.to_string())
         .collect()
+}
+
+/// Why no alternative of `dep` can be installed: `why_not` of the one, or
+/// of each, named.
+pub(crate) fn why_none(dep: &Dependency, why_not: impl Fn(&Relation) -> String) -> String {
+    let several = dep.alternatives.len() > 1;
+    dep.alternatives
+        .iter()
+        .map(|rel| {
+            let why = why_not(rel);
+            if several {
+                format!("`{}`: {why}", rel.name)
+            } else {
+                why
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

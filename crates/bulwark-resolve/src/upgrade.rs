@@ -993,26 +993,13 @@ impl<'s, 'i, 'r> Upgrader<'s, 'i, 'r> {
             self.chain_line(parent),
             self.t.get(pid).version
         );
-        let several = dep.alternatives.len() > 1;
-        let reasons: Vec<String> = dep
-            .alternatives
-            .iter()
-            .map(|rel| {
-                let why = self.why_not(rel);
-                if several {
-                    format!("`{}`: {why}", rel.name)
-                } else {
-                    why
-                }
-            })
-            .collect();
         Error::Unsatisfiable {
             package: dep
                 .alternatives
                 .first()
                 .map_or_else(String::new, |r| r.name.clone()),
             chain,
-            reason: reasons.join("; "),
+            reason: crate::solver::why_none(dep, |rel| self.why_not(rel)),
         }
     }
 

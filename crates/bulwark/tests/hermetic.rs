@@ -13,12 +13,11 @@ use std::path::Path;
 use bulwark_testkit::Hostile;
 use common::{
     hostile_name, listing, manifest_digest, sha256_file, skopeo_inspect, tags, tool, unpack, World,
-    FOO_BIN, OS_RELEASE,
+    FOO_BIN, MAIN, OS_RELEASE,
 };
 
-/// The source packages of the main image, one layer each:
+/// The source packages of the main image ([`MAIN`]), one layer each:
 /// fixture-base, foo (foo + libfoo), bar, baz, web, tinyhttpd.
-const MAIN: &[&str] = &["fixture-base", "foo", "bar", "web"];
 const MAIN_SOURCES: usize = 6;
 
 #[test]

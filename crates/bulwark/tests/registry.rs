@@ -21,23 +21,8 @@ use bulwark_testkit::registry::{
     DockerRegistry, Fault, Front, FrontOptions, LoggedRequest, RegistryOptions,
 };
 use bulwark_testkit::{DebBuilder, FixtureRepo};
-use common::{index_json, manifest_digest, Run, World};
+use common::{index_json, manifest_digest, Run, World, MAIN, MAIN_CLOSURE};
 use serde_json::{json, Value};
-
-/// The image of these tests: fixture-base, foo (+ libfoo), bar (+ baz), web
-/// (+ tinyhttpd).
-const MAIN: &[&str] = &["fixture-base", "foo", "bar", "web"];
-
-/// Every binary package of the main image.
-const MAIN_CLOSURE: &[&str] = &[
-    "fixture-base",
-    "foo",
-    "libfoo",
-    "bar",
-    "baz",
-    "web",
-    "tinyhttpd",
-];
 
 /// The variables that would leak the caller's registry set-up into a run.
 const AMBIENT: &[&str] = &[

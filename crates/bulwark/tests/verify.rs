@@ -11,11 +11,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{index_json, manifest_digest, tags, Run, World};
+use common::{index_json, manifest_digest, tags, Run, World, MAIN, MAIN_CLOSURE};
 
 /// The image of these tests: fixture-base, foo (+ libfoo), bar (+ baz), web
 /// (+ tinyhttpd).
-const MAIN: &[&str] = &["fixture-base", "foo", "bar", "web"];
 const SPDX: &str = "application/spdx+json";
 const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
@@ -535,16 +534,8 @@ print(repr(errors) if errors else "valid")
         .filter(|p| p["externalRefs"].is_array())
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    for n in [
-        "fixture-base",
-        "foo",
-        "libfoo",
-        "bar",
-        "baz",
-        "web",
-        "tinyhttpd",
-    ] {
-        assert!(names.contains(&n), "{n} missing: {names:?}");
+    for n in MAIN_CLOSURE {
+        assert!(names.contains(n), "{n} missing: {names:?}");
     }
     assert!(doc["packages"]
         .as_array()

@@ -94,6 +94,11 @@ pub(crate) enum Framing {
 
 /// The framing of a request body: chunked, a `Content-Length`, or none.
 pub(crate) fn request_framing(head: &Head) -> io::Result<Framing> {
+    declared_framing(head, Framing::Empty)
+}
+
+/// Chunked, or the `Content-Length`, or `absent` without either.
+fn declared_framing(head: &Head, absent: Framing) -> io::Result<Framing> {
     if head.has_token("Transfer-Encoding", "chunked") {
         return Ok(Framing::Chunked);
     }
@@ -103,7 +108,7 @@ pub(crate) fn request_framing(head: &Head) -> io::Result<Framing> {
             Ok(n) => Ok(Framing::Length(n)),
             Err(_) => Err(invalid("bad Content-Length")),
         },
-        None => Ok(Framing::Empty),
+        None => Ok(absent),
     }
 }
 
@@ -112,17 +117,7 @@ pub(crate) fn response_framing(method: &str, status: u16, head: &Head) -> io::Re
     if method.eq_ignore_ascii_case("HEAD") || status < 200 || status == 204 || status == 304 {
         return Ok(Framing::Empty);
     }
-    if head.has_token("Transfer-Encoding", "chunked") {
-        return Ok(Framing::Chunked);
-    }
-    match head.get("Content-Length") {
-        Some(v) => match v.trim().parse::<u64>() {
-            Ok(0) => Ok(Framing::Empty),
-            Ok(n) => Ok(Framing::Length(n)),
-            Err(_) => Err(invalid("bad Content-Length")),
-        },
-        None => Ok(Framing::Close),
-    }
+    declared_framing(head, Framing::Close)
 }
 
 /// A reader of the body that `framing` delimits in `r`.

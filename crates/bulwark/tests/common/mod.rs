@@ -108,6 +108,21 @@ fn universe_builders() -> Vec<DebBuilder> {
     ]
 }
 
+/// The main test image: fixture-base, foo (+ libfoo), bar (+ baz), web
+/// (+ tinyhttpd).
+pub const MAIN: &[&str] = &["fixture-base", "foo", "bar", "web"];
+
+/// Every binary package of the main image.
+pub const MAIN_CLOSURE: &[&str] = &[
+    "fixture-base",
+    "foo",
+    "libfoo",
+    "bar",
+    "baz",
+    "web",
+    "tinyhttpd",
+];
+
 /// One test's world: a scratch directory (the `bulwark` working directory,
 /// holding the cache and the specs) and the fixture repository.
 pub struct World {
